@@ -1,0 +1,1 @@
+export { PodregError, ConfigError, AbortedError } from "./errors.js";

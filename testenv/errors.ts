@@ -1,0 +1,13 @@
+import { PodregError } from "../src/errors.js";
+
+/**
+ * Why the test control plane could not be built or started. Codes:
+ * PODREG_TESTENV_GO_MISSING, PODREG_TESTENV_GO_TOO_OLD, PODREG_TESTENV_GO_PROXY,
+ * PODREG_TESTENV_BUILD, PODREG_TESTENV_START, PODREG_TESTENV_STATE.
+ */
+export class TestEnvError extends PodregError {
+  override name = "TestEnvError";
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, { code, ...options });
+  }
+}

@@ -1,0 +1,5 @@
+export { ensureBinaries, type Binaries, type EnsureBinariesOptions } from "./build.js";
+export { startControlPlane, httpsGet, DEFAULT_CONTROLLERS, type ControlPlane, type ControlPlaneOptions } from "./controlplane.js";
+export { TestEnvError } from "./errors.js";
+export { kubeconfigYaml, writeKubeconfig, type KubeconfigOptions, type KubeconfigUser } from "./kubeconfig.js";
+export * from "./helpers.js";

@@ -1,0 +1,109 @@
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import forge from "node-forge";
+
+/**
+ * Certificates for a loopback control plane. Node's crypto cannot issue X.509
+ * certificates, so node-forge signs them; the RSA keys come from Node's crypto
+ * (native, fast) rather than forge's pure-JS key generation.
+ */
+export interface KeyPair {
+  keyPem: string;
+  certPem: string;
+}
+
+export interface Pki {
+  ca: KeyPair;
+  /** kube-apiserver's serving certificate. */
+  serving: KeyPair;
+  /** Client certificate of the admin: CN=podreg-admin, O=system:masters. */
+  admin: KeyPair;
+  /** Service-account token signing key pair (PEM private PKCS#8 / public SPKI). */
+  serviceAccount: { privatePem: string; publicPem: string };
+}
+
+function rsa(): { keyPem: string; forgeKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey } {
+  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const keyPem = privateKey.export({ type: "pkcs1", format: "pem" }).toString();
+  const forgeKey = forge.pki.privateKeyFromPem(keyPem);
+  return { keyPem, forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e) };
+}
+
+interface IssueOptions {
+  subject: forge.pki.CertificateField[];
+  extensions: object[];
+  issuer?: { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey };
+  days: number;
+}
+
+function issue(opts: IssueOptions): { pair: KeyPair; cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } {
+  const k = rsa();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = k.publicKey;
+  // Positive serial: a leading 0x00 byte keeps the DER integer unsigned.
+  cert.serialNumber = "00" + randomBytes(16).toString("hex");
+  cert.validity.notBefore = new Date(Date.now() - 3600_000); // tolerate clock skew
+  cert.validity.notAfter = new Date(Date.now() + opts.days * 86400_000);
+  cert.setSubject(opts.subject);
+  cert.setIssuer(opts.issuer ? opts.issuer.cert.subject.attributes : opts.subject);
+  cert.setExtensions(opts.extensions);
+  cert.sign(opts.issuer?.key ?? k.forgeKey, forge.md.sha256.create());
+  return { pair: { keyPem: k.keyPem, certPem: forge.pki.certificateToPem(cert) }, cert, key: k.forgeKey };
+}
+
+export function createPki(options: { days?: number; serviceIP?: string } = {}): Pki {
+  const days = options.days ?? 365;
+  const ca = issue({
+    subject: [{ name: "commonName", value: "podreg-testenv-ca" }],
+    extensions: [
+      { name: "basicConstraints", cA: true, critical: true },
+      { name: "keyUsage", keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    ],
+    days,
+  });
+  const issuer = { cert: ca.cert, key: ca.key };
+  const serving = issue({
+    subject: [{ name: "commonName", value: "kube-apiserver" }],
+    extensions: [
+      { name: "basicConstraints", cA: false },
+      { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: "extKeyUsage", serverAuth: true },
+      {
+        name: "subjectAltName",
+        altNames: [
+          { type: 7, ip: "127.0.0.1" },
+          { type: 7, ip: options.serviceIP ?? "10.0.0.1" },
+          { type: 2, value: "localhost" },
+          { type: 2, value: "kubernetes" },
+          { type: 2, value: "kubernetes.default" },
+          { type: 2, value: "kubernetes.default.svc" },
+          { type: 2, value: "kubernetes.default.svc.cluster.local" },
+        ],
+      },
+    ],
+    issuer,
+    days,
+  });
+  const admin = issue({
+    subject: [
+      { name: "commonName", value: "podreg-admin" },
+      { name: "organizationName", value: "system:masters" },
+    ],
+    extensions: [
+      { name: "basicConstraints", cA: false },
+      { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: "extKeyUsage", clientAuth: true },
+    ],
+    issuer,
+    days,
+  });
+  const sa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  return {
+    ca: ca.pair,
+    serving: serving.pair,
+    admin: admin.pair,
+    serviceAccount: {
+      privatePem: sa.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+      publicPem: sa.publicKey.export({ type: "spki", format: "pem" }).toString(),
+    },
+  };
+}
