@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from "node:fs";
 import { Command } from "commander";
+import { lsCommand } from "./commands/ls.js";
+import { registerCommand } from "./commands/register.js";
+import { watchCommand } from "./commands/watch.js";
 
 /** podreg's package.json, found upward from this file (src/ under tsx, dist/src/ when built). */
 function packageVersion(): string {
@@ -17,7 +20,10 @@ export function buildProgram(): Command {
   return new Command("podreg")
     .description("Kubernetes-native service registration and client-side discovery")
     .version(packageVersion())
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .addCommand(registerCommand())
+    .addCommand(lsCommand())
+    .addCommand(watchCommand());
 }
 
 const program = buildProgram();

@@ -1,0 +1,29 @@
+import { Command } from "commander";
+import { fail, openRegistry, quietRetries, registryOptions, syncOrFail, type RegistryFlags } from "../common.js";
+import { instanceJson, instanceTable } from "../format.js";
+
+export function lsCommand(): Command {
+  return registryOptions(new Command("ls"))
+    .description("list registered instances")
+    .argument("[service]", "only this service")
+    .option("--json", "JSON array of instances")
+    .option("--timeout <ms>", "how long to wait for the first sync", Number, 15_000)
+    .action(async (service: string | undefined, o: RegistryFlags & { json?: boolean; timeout: number }) => {
+      const reg = (() => {
+        try {
+          return openRegistry(o, { logger: quietRetries() });
+        } catch (err) {
+          fail(err);
+        }
+      })();
+      try {
+        await syncOrFail(reg, o.timeout);
+        const list = service ? reg.instances(service) : reg.services().flatMap((s) => reg.instances(s));
+        console.log(o.json ? JSON.stringify(list.map(instanceJson), null, 2) : instanceTable(list));
+        await reg.close();
+      } catch (err) {
+        await reg.close().catch(() => {});
+        fail(err);
+      }
+    });
+}

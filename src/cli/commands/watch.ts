@@ -1,0 +1,32 @@
+import { Command } from "commander";
+import { fail, openRegistry, quietRetries, registryOptions, syncOrFail, type RegistryFlags } from "../common.js";
+import { eventLines } from "../format.js";
+
+export function watchCommand(): Command {
+  return registryOptions(new Command("watch"))
+    .description("print instances as they are added, updated and removed (the current ones first, as added)")
+    .argument("[service]", "only this service")
+    .option("--json", "one JSON object a line: {type, instance}")
+    .option("--timeout <ms>", "how long to wait for the first sync", Number, 15_000)
+    .action(async (service: string | undefined, o: RegistryFlags & { json?: boolean; timeout: number }) => {
+      const reg = (() => {
+        try {
+          return openRegistry(o, { logger: quietRetries() });
+        } catch (err) {
+          fail(err);
+        }
+      })();
+      reg.subscribe(service ?? "*", (ev) => {
+        for (const line of eventLines(ev, Boolean(o.json))) process.stdout.write(line + "\n");
+      });
+      try {
+        await syncOrFail(reg, o.timeout);
+      } catch (err) {
+        await reg.close().catch(() => {});
+        fail(err);
+      }
+      const stop = () => void reg.close().then(() => process.exit(0));
+      process.once("SIGTERM", stop);
+      process.once("SIGINT", stop);
+    });
+}

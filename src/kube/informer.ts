@@ -1,0 +1,120 @@
+/**
+ * Reflector + Store + handler fan-out, after client-go's SharedInformer.
+ * Handlers see every change after the store holds it; a handler added after
+ * the first sync is first told of every cached object (as adds). A throwing
+ * handler is logged and never stops the informer or other handlers.
+ */
+import { AbortedError } from "../errors.js";
+import { silentLogger, type Logger } from "../util/logger.js";
+import { Reflector, type ReflectorOptions, type ReflectorStats } from "./reflector.js";
+import { Store, type StoreHandler, type Versioned } from "./store.js";
+
+export interface InformerOptions<T extends Versioned> extends Omit<ReflectorOptions<T>, "store" | "onSynced"> {
+  key: (obj: T) => string;
+}
+
+export class Informer<T extends Versioned> {
+  readonly store: Store<T>;
+  private readonly handlers = new Set<StoreHandler<T>>();
+  private readonly reflector: Reflector<T>;
+  private readonly logger: Logger;
+  private abort: AbortController | undefined;
+  private running: Promise<void> | undefined;
+  private syncedFlag = false;
+  private lastErr: Error | undefined;
+  private readonly syncWaiters = new Set<() => void>();
+
+  constructor(private readonly opts: InformerOptions<T>) {
+    this.logger = opts.logger ?? silentLogger;
+    this.store = new Store<T>(opts.key, {
+      onAdd: (o) => this.each((h) => h.onAdd?.(o)),
+      onUpdate: (a, b) => this.each((h) => h.onUpdate?.(a, b)),
+      onDelete: (o) => this.each((h) => h.onDelete?.(o)),
+    });
+    this.reflector = new Reflector<T>({
+      ...opts,
+      store: this.store,
+      onError: (err) => {
+        this.lastErr = err;
+        opts.onError?.(err);
+      },
+      onSynced: () => {
+        this.lastErr = undefined;
+        if (this.syncedFlag) return;
+        this.syncedFlag = true;
+        for (const w of this.syncWaiters) w();
+        this.syncWaiters.clear();
+      },
+    });
+  }
+
+  get synced(): boolean {
+    return this.syncedFlag;
+  }
+
+  /** The last list/watch failure since the last successful LIST (it is retried). */
+  get lastError(): Error | undefined {
+    return this.lastErr;
+  }
+
+  get stats(): Readonly<ReflectorStats> {
+    return this.reflector.stats;
+  }
+
+  get resourceVersion(): string | undefined {
+    return this.reflector.resourceVersion;
+  }
+
+  list(): T[] {
+    return this.store.list();
+  }
+
+  addHandler(handler: StoreHandler<T>): () => void {
+    this.handlers.add(handler);
+    if (this.syncedFlag) for (const o of this.store.list()) this.call(() => handler.onAdd?.(o));
+    return () => this.handlers.delete(handler);
+  }
+
+  /** Starts the reflector once; later calls do nothing. */
+  start(): void {
+    if (this.running) return;
+    this.abort = new AbortController();
+    this.running = this.reflector.run(this.abort.signal);
+  }
+
+  async stop(): Promise<void> {
+    this.abort?.abort();
+    await this.running;
+    this.running = undefined;
+  }
+
+  /** Resolves at the first successful LIST; rejects with AbortedError if `signal` fires first. */
+  whenSynced(signal?: AbortSignal): Promise<void> {
+    if (this.syncedFlag) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(new AbortedError());
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.syncWaiters.delete(done);
+        reject(new AbortedError("aborted before the cache synced"));
+      };
+      this.syncWaiters.add(done);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  private each(fn: (h: StoreHandler<T>) => void): void {
+    for (const h of this.handlers) this.call(() => fn(h));
+  }
+
+  private call(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.logger.error({ path: this.opts.path, err: err as Error }, "informer handler threw");
+    }
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Annotation codecs: how registrations are written into, and read back from,
+ * one Pod annotation. The value is base64 of a JSON array of `{k, v}` entries
+ * (the design notes' format, also dubbo-go's). Codecs are pure: no I/O.
+ */
+import { PodregError } from "../errors.js";
+
+export interface AnnotationEntry {
+  k: string;
+  v: string;
+}
+
+/** A process's registration as a codec sees it. */
+export interface CodecRegistration {
+  service: string;
+  protocol: string;
+  /** Address written into the entry (dubbo-go needs it in the URL); native entries omit it and use the pod IP. */
+  host: string;
+  port: number;
+  weight: number;
+  metadata: Readonly<Record<string, string>>;
+  /** Epoch ms of registration. */
+  registeredAt: number;
+}
+
+/** An endpoint read back from entries. `host` undefined = use the pod's IP. */
+export interface DecodedEndpoint {
+  service: string;
+  protocol: string;
+  host?: string;
+  port: number;
+  weight?: number;
+  metadata: Record<string, string>;
+}
+
+/** Why an annotation was not usable. Codes: PODREG_CODEC_BASE64, _JSON, _SHAPE, _SIZE, _VERSION. */
+export class CodecError extends PodregError {
+  override name = "CodecError";
+  constructor(code: "PODREG_CODEC_BASE64" | "PODREG_CODEC_JSON" | "PODREG_CODEC_SHAPE" | "PODREG_CODEC_SIZE" | "PODREG_CODEC_VERSION", message: string) {
+    super(message, { code });
+  }
+}
+
+export interface AnnotationCodec {
+  readonly name: string;
+  /** Annotation holding the encoded entries. */
+  readonly annotationKey: string;
+  /** Label that marks a registered pod, and the value providers write. */
+  readonly labelKey: string;
+  readonly labelValue: string;
+  /** Label selector consumers LIST+WATCH with. */
+  readonly labelSelector: string;
+
+  /** Annotation value -> entries. Throws CodecError (bad base64, bad JSON, not an array of {k: string, v: string}, oversize). */
+  decode(value: string): AnnotationEntry[];
+  /** Entries -> annotation value. */
+  encode(entries: readonly AnnotationEntry[]): string;
+  /** Provider endpoints in the entries; other entries (consumers, folders) are ignored. Throws CodecError on a malformed provider entry. */
+  endpoints(entries: readonly AnnotationEntry[]): DecodedEndpoint[];
+  /** What identifies a registration across restarts (same service, protocol, host and port => same registration). */
+  identity(reg: Pick<CodecRegistration, "service" | "protocol" | "host" | "port">): string;
+  /**
+   * Existing entries with the registrations named in `drop` removed, every
+   * registration in `add` written (replacing any entry of the same identity:
+   * a restarted process never duplicates its entries), and entries of other
+   * registrations kept in their order. Pure and deterministic.
+   */
+  apply(existing: readonly AnnotationEntry[], change: { drop: ReadonlySet<string>; add: readonly CodecRegistration[] }): AnnotationEntry[];
+}

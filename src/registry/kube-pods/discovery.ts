@@ -1,0 +1,63 @@
+/**
+ * Pure conversion of a slim Pod into model Instances (Istio's adapter split:
+ * conversion here, event wiring in the registry). Malformed annotations are
+ * reported, never thrown: one bad pod must not affect any other.
+ */
+import type { SlimPod } from "../../kube/pods.js";
+import { DEFAULT_WEIGHT, type Instance } from "../../model/instance.js";
+import { CodecError, type AnnotationCodec } from "../codec.js";
+
+export interface PodInstancesOptions {
+  codec: AnnotationCodec;
+  /** Keep pods that are not Ready (their instances carry ready: false). */
+  includeNotReady?: boolean;
+}
+
+export type PodInstancesResult = { instances: Instance[]; excluded?: string; error?: CodecError };
+
+export const ZONE_LABEL = "topology.kubernetes.io/zone";
+
+/** Why a pod gives no instances, or undefined when it may. */
+export function exclusion(pod: SlimPod, includeNotReady: boolean): string | undefined {
+  if (pod.terminating) return "terminating";
+  if (pod.phase === "Succeeded" || pod.phase === "Failed") return `phase ${pod.phase}`;
+  if (!pod.podIP) return "no pod IP";
+  if (!pod.ready && !includeNotReady) return "not ready";
+  return undefined;
+}
+
+export function podInstances(pod: SlimPod, opts: PodInstancesOptions): PodInstancesResult {
+  const value = pod.annotations[opts.codec.annotationKey];
+  if (value === undefined) return { instances: [], excluded: "no annotation" };
+  const excluded = exclusion(pod, opts.includeNotReady ?? false);
+  if (excluded) return { instances: [], excluded };
+  let endpoints;
+  try {
+    endpoints = opts.codec.endpoints(opts.codec.decode(value));
+  } catch (err) {
+    if (err instanceof CodecError) return { instances: [], error: err };
+    return { instances: [], error: new CodecError("PODREG_CODEC_SHAPE", `unexpected: ${(err as Error).message}`) };
+  }
+  const instances = new Map<string, Instance>();
+  for (const ep of endpoints) {
+    const host = ep.host ?? pod.podIP!;
+    const id = `kube-pods:${pod.namespace}/${pod.name}/${ep.service}/${ep.protocol}:${ep.host ? `${ep.host}:` : ""}${ep.port}`;
+    instances.set(id, {
+      id,
+      service: ep.service,
+      host,
+      port: ep.port,
+      protocol: ep.protocol,
+      weight: ep.weight ?? DEFAULT_WEIGHT,
+      metadata: ep.metadata,
+      labels: pod.labels,
+      zone: ep.metadata.zone ?? pod.labels[ZONE_LABEL],
+      node: pod.nodeName,
+      namespace: pod.namespace,
+      ready: pod.ready,
+      startTime: pod.startTime,
+      source: "kube-pods",
+    });
+  }
+  return { instances: [...instances.values()] };
+}
