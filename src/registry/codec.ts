@@ -14,7 +14,7 @@ export interface AnnotationEntry {
 export interface CodecRegistration {
   service: string;
   protocol: string;
-  /** Address written into the entry (dubbo-go needs it in the URL); native entries omit it and use the pod IP. */
+  /** Address written into the entry; "" = none (consumers use the pod IP), allowed only when the codec does not require a host. */
   host: string;
   port: number;
   weight: number;
@@ -50,6 +50,8 @@ export interface AnnotationCodec {
   readonly labelValue: string;
   /** Label selector consumers LIST+WATCH with. */
   readonly labelSelector: string;
+  /** Entries must carry the address (dubbo-go's URL does); otherwise "" means "the pod IP". */
+  readonly requiresHost: boolean;
 
   /** Annotation value -> entries. Throws CodecError (bad base64, bad JSON, not an array of {k: string, v: string}, oversize). */
   decode(value: string): AnnotationEntry[];

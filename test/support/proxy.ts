@@ -9,6 +9,8 @@ export interface Proxy {
   port: number;
   url: string;
   cut(): void;
+  /** Open connections stay open but carry nothing more (a dead peer, a dropped NAT entry). */
+  freeze(): void;
   pause(): void;
   resume(): void;
   readonly connections: number;
@@ -17,6 +19,7 @@ export interface Proxy {
 
 export async function startProxy(target: { host: string; port: number }): Promise<Proxy> {
   const sockets = new Set<Socket>();
+  const pairs = new Set<[Socket, Socket]>();
   let paused = false;
   let accepted = 0;
   const server: Server = createServer((client) => {
@@ -33,6 +36,9 @@ export async function startProxy(target: { host: string; port: number }): Promis
     }
     client.pipe(upstream);
     upstream.pipe(client);
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
+    client.on("close", () => pairs.delete(pair));
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
   });
@@ -46,6 +52,15 @@ export async function startProxy(target: { host: string; port: number }): Promis
     port,
     url: `https://127.0.0.1:${port}`,
     cut,
+    freeze: () => {
+      for (const [a, b] of pairs) {
+        a.unpipe(b);
+        b.unpipe(a);
+        a.pause();
+        b.pause();
+      }
+      pairs.clear();
+    },
     pause: () => {
       paused = true;
       cut();

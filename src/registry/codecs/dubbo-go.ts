@@ -136,6 +136,7 @@ export function createDubboGoCodec(options: DubboGoCodecOptions = {}): Annotatio
     labelKey: "dubbo.io/label",
     labelValue: role === "consumer" ? "dubbo.io.consumer" : "dubbo.io.provider",
     labelSelector: "dubbo.io/label in (dubbo.io.consumer,dubbo.io.provider)",
+    requiresHost: true,
     decode: (value) => decodeEntries(value, { maxBytes }),
     // Go's base64.URLEncoding over json.Marshal: dubbo-go's decoder rejects anything else.
     encode: (entries) => base64UrlPadded(utf8Bytes(goJsonMarshalEntries(entries))),

@@ -19,12 +19,6 @@ export interface NativeCodecOptions {
   labelKey?: string;
   /** Default "podreg.io-value". */
   labelValue?: string;
-  /**
-   * Write the registration's host into the entry. Default false: consumers
-   * use the pod IP, which is always right for the pod that wrote the entry
-   * and stays right when the pod's address is only known after startup.
-   */
-  writeHost?: boolean;
   /** Largest annotation value accepted by decode(). Default 256 KiB. */
   maxBytes?: number;
 }
@@ -41,13 +35,13 @@ export function createNativeCodec(options: NativeCodecOptions = {}): AnnotationC
   const annotationKey = checkOption(CODEC, "annotationKey", options.annotationKey ?? "podreg.io/annotation", KUBE_KEY);
   const labelKey = checkOption(CODEC, "labelKey", options.labelKey ?? "podreg.io/label", KUBE_KEY);
   const labelValue = checkOption(CODEC, "labelValue", options.labelValue ?? "podreg.io-value", KUBE_LABEL_VALUE);
-  const writeHost = options.writeHost ?? false;
   const maxBytes = checkMaxBytes(CODEC, options.maxBytes);
   const ours = prefix + "/";
 
   const idOf = (service: string, protocol: string, host: string, port: number): string => `native|${service}|${protocol}|${host}|${port}`;
-  // The host is part of the identity only when it is written: an entry without one stands for the pod IP.
-  const writtenHost = (reg: Pick<CodecRegistration, "host">): string => (writeHost ? reg.host : "");
+  // A host is written only when the registration names one (the registry passes "" otherwise):
+  // an entry without one stands for the pod IP, right even when the address is only known after startup.
+  const writtenHost = (reg: Pick<CodecRegistration, "host">): string => reg.host;
   const identity = (reg: Pick<CodecRegistration, "service" | "protocol" | "host" | "port">): string =>
     idOf(reg.service, reg.protocol, writtenHost(reg), reg.port);
 
@@ -92,6 +86,7 @@ export function createNativeCodec(options: NativeCodecOptions = {}): AnnotationC
     labelKey,
     labelValue,
     labelSelector: `${labelKey}=${labelValue}`,
+    requiresHost: false,
     decode: (value) => decodeEntries(value, { maxBytes }),
     encode: (entries) => base64StdPadded(utf8Bytes(goJsonMarshalEntries(entries))),
     endpoints(entries) {

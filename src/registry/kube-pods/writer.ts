@@ -53,7 +53,7 @@ export class PodAnnotationWriter {
   /** Registers; resolves with a token for update/remove once the pod holds the entry. */
   add(reg: Omit<Owned, "host"> & { host?: string }, signal?: AbortSignal): Promise<number> {
     return this.serial(async () => {
-      const host = reg.host ?? (await this.ensurePodIP(signal));
+      const host = reg.host ?? (this.o.codec.requiresHost ? await this.ensurePodIP(signal) : "");
       const owned: Owned = { ...reg, host };
       const id = this.o.codec.identity(owned);
       for (const r of this.owned.values()) {

@@ -93,7 +93,7 @@ describe("goJsonMarshalEntries (Go encoding/json)", () => {
   });
 
   it("equals JSON.stringify where Go and JavaScript agree", () => {
-    const plain = unicode.filter((s) => !/[<>&\u2028\u2029\u0000-\u001f]/.test(s));
+    const plain = unicode.filter((s) => ![...s].some((c) => c < " " || "<>&\u2028\u2029".includes(c)));
     const entries = fc.array(fc.record({ k: plain, v: plain }, { noNullPrototype: true }), { maxLength: 5 });
     fc.assert(fc.property(entries, (x) => goJsonMarshalEntries(x) === JSON.stringify(x)), { numRuns: 300 });
   });
