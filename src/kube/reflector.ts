@@ -52,6 +52,8 @@ export interface ReflectorOptions<T extends Versioned> {
 
 export interface ReflectorStats {
   lists: number;
+  /** LIST pages fetched (a list of more than pageSize objects takes several). */
+  pages: number;
   /** Relists forced by 410 Gone. */
   relists: number;
   watches: number;
@@ -63,7 +65,7 @@ export interface ReflectorStats {
 }
 
 export class Reflector<T extends Versioned> {
-  readonly stats: ReflectorStats = { lists: 0, relists: 0, watches: 0, resumes: 0, events: 0, bookmarks: 0, errors: 0 };
+  readonly stats: ReflectorStats = { lists: 0, pages: 0, relists: 0, watches: 0, resumes: 0, events: 0, bookmarks: 0, errors: 0 };
   private rv: string | undefined;
   private readonly backoff: Backoff;
   private readonly clock: Clock;
@@ -126,6 +128,7 @@ export class Reflector<T extends Versioned> {
         query: { ...this.selectors(), limit: this.o.pageSize ?? 500, continue: cont },
         signal,
       });
+      this.stats.pages++;
       for (const raw of page.items ?? []) items.push(this.o.transform(raw));
       cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion;
