@@ -19,6 +19,9 @@ import { eventually } from "../support/wait.js";
 const LABEL_KEY = "podreg.io/label";
 const ANNOTATION = "podreg.io/annotation";
 const native = createNativeCodec();
+/** Each CLI process compiles the sources through tsx (seconds of CPU): bounds for starts on a loaded machine. */
+const START_MS = 60_000;
+const RUN_MS = 90_000;
 const dubbo = createDubboGoCodec();
 
 interface JsonInstance {
@@ -49,6 +52,17 @@ function watchState(p: CliProcess): Map<string, JsonInstance> {
     else state.set(instance.id, instance);
   }
   return state;
+}
+
+/** The process's exit, or a failure once `ms` have passed: a process that hangs fails its test instead of stalling it. */
+async function exitWithin(p: CliProcess, ms: number, what: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: still running after ${ms} ms; stdout: ${p.stdout()} stderr: ${p.stderr()}`)), ms)));
+  try {
+    return await Promise.race([p.exited, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The assertion every CLI failure must pass: non-zero exit, exactly one stderr line, no stack trace. */
@@ -82,7 +96,7 @@ describe("podreg CLI: registration and discovery across processes", () => {
     return value === undefined ? [] : native.decode(value);
   };
   const ls = async (args: string[]): Promise<JsonInstance[]> => {
-    const r = await runCli(["ls", ...args, "--json", "-n", ns], { KUBECONFIG: kubeconfig });
+    const r = await runCli(["ls", ...args, "--json", "-n", ns], { KUBECONFIG: kubeconfig }, RUN_MS);
     assert.equal(r.code, 0, `ls failed: ${r.stderr}`);
     return JSON.parse(r.stdout) as JsonInstance[];
   };
@@ -108,9 +122,9 @@ describe("podreg CLI: registration and discovery across processes", () => {
     for (let i = 1; i <= 3; i++) await createReadyPod(kc, { namespace: ns, name: `echo-${i}`, podIP: `10.61.0.${i}` });
     watcher = start(["watch", "echo", "--json", "-n", ns]);
     for (let i = 1; i <= 3; i++) providers.set(`echo-${i}`, register(`echo-${i}`, ["--service", "echo", "--port", "8080", "--meta", `version=v${i}`]));
-    await Promise.all([...providers.values()].map((p) => p.line(/^registered echo http:8080/)));
+    await Promise.all([...providers.values()].map((p) => p.line(/^registered echo http:8080/, START_MS)));
 
-    await eventually("the watcher printed three added instances", () => watchLines(watcher).filter((l) => l.type === "added").length === 3, 20_000);
+    await eventually("the watcher printed three added instances", () => watchLines(watcher).filter((l) => l.type === "added").length === 3, START_MS);
     const added = watchLines(watcher).filter((l) => l.type === "added");
     assert.deepEqual(added.map((l) => `${l.instance.host}:${l.instance.port}`).sort(), ["10.61.0.1:8080", "10.61.0.2:8080", "10.61.0.3:8080"]);
     for (const { instance } of added) {
@@ -130,7 +144,7 @@ describe("podreg CLI: registration and discovery across processes", () => {
     const p = providers.get("echo-2")!;
     const t0 = Date.now();
     p.proc.kill("SIGTERM");
-    const { code, signal } = await p.exited;
+    const { code, signal } = await exitWithin(p, 10_000, "SIGTERM");
     const took = Date.now() - t0;
     assert.equal(signal, null);
     assert.equal(code, 0, `exit code; stderr: ${p.stderr()}`);
@@ -147,14 +161,14 @@ describe("podreg CLI: registration and discovery across processes", () => {
   it("a process killed with SIGKILL leaves its entry; its successor in the same pod replaces it (one entry, one instance)", async () => {
     const old = providers.get("echo-3")!;
     old.proc.kill("SIGKILL");
-    assert.equal((await old.exited).signal, "SIGKILL");
+    assert.equal((await exitWithin(old, 10_000, "SIGKILL")).signal, "SIGKILL");
     const left = await entries("echo-3");
     assert.equal(left.length, 1, "the killed process could not deregister");
     assert.match(left[0]!.v, /"version":"v3"/);
 
     const successor = register("echo-3", ["--service", "echo", "--port", "8080", "--meta", "version=v3b"]);
     providers.set("echo-3", successor);
-    await successor.line(/^registered echo http:8080/);
+    await successor.line(/^registered echo http:8080/, START_MS);
     const now = await entries("echo-3");
     assert.equal(now.length, 1, `exactly one entry after the restart: ${JSON.stringify(now)}`);
     assert.deepEqual(native.endpoints(now).map((e) => `${e.service} ${e.protocol}:${e.port} ${e.metadata.version}`), ["echo http:8080 v3b"]);
@@ -170,7 +184,7 @@ describe("podreg CLI: registration and discovery across processes", () => {
       const pod = `race-${round}`;
       await createReadyPod(kc, { namespace: ns, name: pod, podIP: `10.61.1.${round}` });
       const pair = [9001, 9002].map((port) => register(pod, ["--service", "race", "--port", String(port)]));
-      await Promise.all(pair.map((p) => p.line(/^registered race/)));
+      await Promise.all(pair.map((p) => p.line(/^registered race/, START_MS)));
       const ports = native
         .endpoints(await entries(pod))
         .map((e) => e.port)
@@ -179,7 +193,7 @@ describe("podreg CLI: registration and discovery across processes", () => {
 
       // Deregistering at the same moment races the same way: nothing may be left behind.
       for (const p of pair) p.proc.kill("SIGTERM");
-      for (const p of pair) assert.equal((await p.exited).code, 0, `round ${round}: ${p.stderr()}`);
+      for (const p of pair) assert.equal((await exitWithin(p, 10_000, `round ${round}`)).code, 0, `round ${round}: ${p.stderr()}`);
       const after = await readPod(pod);
       assert.equal(after.metadata?.annotations?.[ANNOTATION], undefined, `round ${round}: annotation removed`);
       assert.equal(after.metadata?.labels?.[LABEL_KEY], undefined, `round ${round}: label removed`);
@@ -208,7 +222,9 @@ describe("podreg CLI: registration and discovery across processes", () => {
       ["register, forbidden", reg, { KUBECONFIG: forbidden, POD_NAME: "nobody", POD_NAMESPACE: ns }, /^podreg: PODREG_KUBE_FORBIDDEN: .*cannot get resource "pods"/],
       ["register --port abc", ["register", "--service", "echo", "--port", "abc"], { KUBECONFIG: kubeconfig }, /--port must be an integer/],
     ];
-    const results = await Promise.all(cases.map(([, args, env]) => runCli(args, env)));
+    // Two at a time: more would only queue for the CPU (each start compiles the sources).
+    const results: Awaited<ReturnType<typeof runCli>>[] = [];
+    for (let i = 0; i < cases.length; i += 2) results.push(...(await Promise.all(cases.slice(i, i + 2).map(([, args, env]) => runCli(args, env, RUN_MS)))));
     cases.forEach(([what, , , re], i) => assertOneLineError(results[i]!, re, what));
     // Nothing was written by the failing register commands.
     assert.equal((await readPod("nobody")).metadata?.annotations?.[ANNOTATION], undefined);
@@ -219,10 +235,10 @@ describe("podreg CLI: registration and discovery across processes", () => {
     const iface = "com.example.Greeter";
     // Metadata sized so the JSON is not a multiple of 3 bytes: the value must then end in `=` padding.
     const reg = (pad: string): CodecRegistration => ({ service: iface, protocol: "tri", host: "10.61.2.1", port: 20000, weight: 100, metadata: { methods: "SayHello,SayHi", pad }, registeredAt: Date.now() });
-    let pad = "x";
-    while (dubbo.encode(dubbo.apply([], { drop: new Set(), add: [reg(pad)] })).endsWith("=") === false) pad += "x";
+    let pad = "x"; // three lengths cover every remainder mod 3; a codec that never pads fails the match below
+    while (pad.length < 3 && !dubbo.encode(dubbo.apply([], { drop: new Set(), add: [reg(pad)] })).endsWith("=")) pad += "x";
     const p = register("greeter", ["--format", "dubbo-go", "--service", iface, "--port", "20000", "--protocol", "tri", "--meta", "methods=SayHello,SayHi", "--meta", `pad=${pad}`]);
-    await p.line(/^registered com\.example\.Greeter tri:20000/);
+    await p.line(/^registered com\.example\.Greeter tri:20000/, START_MS);
 
     const pod = await readPod("greeter");
     assert.equal(pod.metadata?.labels?.["dubbo.io/label"], "dubbo.io.provider");
@@ -256,7 +272,7 @@ describe("podreg CLI: registration and discovery across processes", () => {
       "only the dubbo-go registration, none of the native ones",
     );
     p.proc.kill("SIGTERM");
-    assert.equal((await p.exited).code, 0);
+    assert.equal((await exitWithin(p, 10_000, "SIGTERM")).code, 0, p.stderr());
     const gone = await readPod("greeter");
     assert.equal(gone.metadata?.annotations?.["dubbo.io/annotation"], undefined);
     assert.equal(gone.metadata?.labels?.["dubbo.io/label"], undefined);

@@ -1,0 +1,276 @@
+/**
+ * Per-service client configuration: zod schemas, file loading, and the
+ * resolution of one service's settings.
+ *
+ * Resolution is per section: each top-level section (balancer, hashKey,
+ * routing, outlier, healthCheck, retries, timeoutMs) comes whole from the most
+ * specific layer that sets it (services.<name>, then defaults, then built-in
+ * defaults); sections are not deep-merged, so a service's `retries` never
+ * inherits half of the defaults' `retries`. `outlier: false` and
+ * `healthCheck: false` switch an inherited section off.
+ */
+import { readFile } from "node:fs/promises";
+import { extname } from "node:path";
+import { LineCounter, parseDocument } from "yaml";
+import { z } from "zod";
+import type { HealthCheckConfig } from "../balancer/health-check.js";
+import type { OutlierConfig } from "../balancer/outlier.js";
+import { type BalancerConfig, POLICIES } from "../balancer/types.js";
+import { ConfigError } from "../errors.js";
+import type { RoutingConfig } from "../router/router.js";
+import { parseSelector } from "../router/selector.js";
+
+export const RETRY_ON = ["connect-error", "5xx", "reset"] as const;
+export type RetryOn = (typeof RETRY_ON)[number];
+
+export interface RetryConfig {
+  /** Retries after the first try, 0..10. Default 2. */
+  attempts: number;
+  /** Default connect-error and reset: safe for non-idempotent calls. */
+  on: RetryOn[];
+}
+
+export interface ServiceClientConfig {
+  balancer: BalancerConfig;
+  hashKey?: { header?: string };
+  routing?: RoutingConfig;
+  /** Absent or false: off. */
+  outlier?: OutlierConfig | false;
+  /** Absent or false: off. */
+  healthCheck?: HealthCheckConfig | false;
+  retries: RetryConfig;
+  timeoutMs: number;
+}
+
+export interface ClientConfig {
+  defaults?: Partial<ServiceClientConfig>;
+  services?: Record<string, Partial<ServiceClientConfig>>;
+}
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
+const positive = () => z.number().positive().finite();
+const percent = () => z.number().min(0).max(100);
+const disableable = <T extends z.ZodType>(schema: T) => z.union([z.literal(false), schema], { error: "must be false or an object" });
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
+
+export const balancerSchema = z.strictObject({
+  policy: z.enum(POLICIES, { error: `must be one of ${POLICIES.join(", ")}` }),
+  slowStart: z.strictObject({ windowMs: positive(), aggression: positive().optional(), minWeightPercent: percent().optional() }).optional(),
+  zone: z.strictObject({ local: z.string().min(1), minLocalInstances: int(0).optional(), minLocalPercent: percent().optional() }).optional(),
+  leastRequest: z.strictObject({ choiceCount: int(1).optional(), activeRequestBias: z.number().min(0).finite().optional() }).optional(),
+  ringHash: z
+    .strictObject({ minRingSize: int(1).optional(), maxRingSize: int(1).optional() })
+    .refine((r) => (r.minRingSize ?? 0) <= (r.maxRingSize ?? Infinity), { error: "minRingSize must be <= maxRingSize" })
+    .optional(),
+  maglev: z.strictObject({ tableSize: int(2).refine(isPrime, { error: "must be a prime" }).optional() }).optional(),
+});
+
+const selectorText = z.string().superRefine((text, ctx) => {
+  try {
+    parseSelector(text);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: err instanceof Error ? err.message : String(err) });
+  }
+});
+
+const headerPattern = z.string().superRefine((p, ctx) => {
+  if (!p.startsWith("~")) return;
+  try {
+    new RegExp(p.slice(1));
+  } catch {
+    ctx.addIssue({ code: "custom", message: `invalid regex ${JSON.stringify(p.slice(1))}` });
+  }
+});
+
+export const routingSchema = z.strictObject({
+  tag: z
+    .strictObject({
+      header: z.string().min(1).optional(),
+      metadataKey: z.string().min(1).optional(),
+      fallback: z.enum(["untagged", "any", "none"], { error: "must be one of untagged, any, none" }).optional(),
+    })
+    .optional(),
+  rules: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        match: z.strictObject({ headers: z.record(z.string(), headerPattern).optional() }).optional(),
+        split: z
+          .array(z.strictObject({ subset: selectorText, weight: z.number().min(0).finite() }))
+          .min(1)
+          .refine((s) => s.some((x) => x.weight > 0), { error: "weights must not all be 0" }),
+      }),
+    )
+    .superRefine((rules, ctx) => {
+      const seen = new Set<string>();
+      rules.forEach((r, i) => {
+        if (seen.has(r.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate rule name ${JSON.stringify(r.name)}` });
+        seen.add(r.name);
+      });
+    })
+    .optional(),
+});
+
+export const outlierSchema = z.strictObject({
+  consecutiveFailures: int(1).optional(),
+  failureRate: z.strictObject({ threshold: z.number().min(0).max(1), minRequests: int(1), intervalMs: positive() }).optional(),
+  baseEjectionMs: positive().optional(),
+  maxEjectionMs: positive().optional(),
+  maxEjectionPercent: z.number().min(10).max(100).optional(),
+});
+
+const status = int(100, 599);
+export const healthCheckSchema = z.strictObject({
+  path: z.string().startsWith("/", { error: 'must start with "/"' }),
+  intervalMs: positive(),
+  timeoutMs: positive(),
+  unhealthyThreshold: int(1).optional(),
+  healthyThreshold: int(1).optional(),
+  expectedStatus: z.tuple([status, status]).refine(([a, b]) => a <= b, { error: "must be [min, max] with min <= max" }).optional(),
+});
+
+export const retriesSchema = z.strictObject({
+  attempts: int(0, 10).default(2),
+  on: z.array(z.enum(RETRY_ON, { error: `must be one of ${RETRY_ON.join(", ")}` })).default(["connect-error", "reset"]),
+});
+
+/** One layer (defaults or a service): every section optional, none filled in. */
+export const partialServiceSchema = z.strictObject({
+  balancer: balancerSchema.optional(),
+  hashKey: z.strictObject({ header: z.string().min(1).optional() }).optional(),
+  routing: routingSchema.optional(),
+  outlier: disableable(outlierSchema).optional(),
+  healthCheck: disableable(healthCheckSchema).optional(),
+  retries: retriesSchema.optional(),
+  timeoutMs: positive().optional(),
+});
+
+export const clientConfigSchema = z.strictObject({
+  defaults: partialServiceSchema.optional(),
+  services: z.record(z.string().min(1), partialServiceSchema).optional(),
+});
+
+// Compile-time checks that the schemas produce exactly the declared shapes.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const shapes: [
+  Same<z.output<typeof balancerSchema>, BalancerConfig>,
+  Same<z.output<typeof outlierSchema>, OutlierConfig>,
+  Same<z.output<typeof routingSchema>, RoutingConfig>,
+  Same<z.output<typeof healthCheckSchema>, HealthCheckConfig>,
+  Same<z.output<typeof clientConfigSchema>, ClientConfig>,
+] = [true, true, true, true, true];
+void shapes;
+
+/** Finds the line of a path in the source text, when there is one. */
+type Locate = (path: readonly PropertyKey[]) => number | undefined;
+
+interface Problem {
+  path: PropertyKey[];
+  message: string;
+}
+
+/** zod issues as one problem per place: union branches and unknown keys unpacked. */
+function problems(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): Problem[] {
+  return issues.flatMap((issue): Problem[] => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === "unrecognized_keys") return issue.keys.map((k) => ({ path: [...path, k], message: "unknown key" }));
+    if (issue.code === "invalid_union") {
+      // `false | {...}`: given an object, the object branch's complaints are the useful ones.
+      const deep = issue.errors.find((b) => b.some((i) => i.path.length > 0 || (i.code !== "invalid_type" && i.code !== "invalid_value")));
+      if (deep !== undefined) return problems(deep, path);
+    }
+    return [{ path, message: issue.message.replace(/^Invalid input: /, "") }];
+  });
+}
+
+function validate(input: unknown, source: string | undefined, locate?: Locate): ClientConfig {
+  const result = clientConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  const located = problems(result.error.issues).map((p) => ({ ...p, line: locate?.(p.path) }));
+  // In a file, problems read top to bottom.
+  located.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  const lines = located.map((p) => {
+    const where = p.path.length > 0 ? p.path.map(String).join(".") : "(root)";
+    return `  ${where}${p.line === undefined ? "" : ` (line ${p.line})`}: ${p.message}`;
+  });
+  throw new ConfigError(`invalid client config${source === undefined ? "" : ` in ${source}`}:\n${lines.join("\n")}`, { cause: result.error });
+}
+
+/** Validates `input`; ConfigError lists every problem with its path. `source` names it in messages. */
+export function parseClientConfig(input: unknown, source?: string): ClientConfig {
+  return validate(input, source);
+}
+
+/** Reads a YAML (.yaml, .yml) or JSON (.json) file; an empty YAML file is an empty config. */
+export async function loadClientConfig(path: string): Promise<ClientConfig> {
+  const ext = extname(path).toLowerCase();
+  if (ext !== ".yaml" && ext !== ".yml" && ext !== ".json") throw new ConfigError(`client config ${path}: unknown extension ${JSON.stringify(ext)}; use .yaml, .yml or .json`);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(`client config ${path}: ${code === "ENOENT" ? "file not found" : `cannot read: ${(err as Error).message}`}`, { cause: err });
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true });
+  const locate: Locate = (p) => {
+    // The deepest node that exists: a missing key is reported at its parent.
+    for (let n = p.length; n >= 0; n--) {
+      const node = doc.getIn(p.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node?.range !== undefined) return lineCounter.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+  let data: unknown;
+  if (ext === ".json") {
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      const pos = /position (\d+)/.exec((err as Error).message)?.[1];
+      const before = pos === undefined ? undefined : text.slice(0, Number(pos)).split("\n");
+      const at = before === undefined ? "" : `:${before.length}:${(before.at(-1)?.length ?? 0) + 1}`;
+      throw new ConfigError(`client config ${path}${at}: invalid JSON: ${(err as Error).message}`, { cause: err });
+    }
+  } else {
+    const first = doc.errors[0];
+    if (first !== undefined) {
+      const at = first.linePos?.[0];
+      // prettyErrors appends the place and a source excerpt; the place goes in front instead.
+      const message = (first.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:$/, "");
+      throw new ConfigError(`client config ${path}${at === undefined ? "" : `:${at.line}:${at.col}`}: invalid YAML: ${message}`, { cause: first });
+    }
+    data = doc.toJS() ?? {};
+  }
+  return validate(data, path, locate);
+}
+
+function builtinDefaults(): ServiceClientConfig {
+  return { balancer: { policy: "round_robin" }, retries: { attempts: 2, on: ["connect-error", "reset"] }, timeoutMs: 30_000 };
+}
+
+/** `service`'s settings: its entry over `defaults` over built-in defaults, section by section. */
+export function serviceConfig(config: ClientConfig, service: string): ServiceClientConfig {
+  const own = config.services !== undefined && Object.prototype.hasOwnProperty.call(config.services, service) ? config.services[service] : undefined;
+  const layers = [own ?? {}, config.defaults ?? {}, builtinDefaults()];
+  const pick = <K extends keyof ServiceClientConfig>(key: K): ServiceClientConfig[K] | undefined => layers.find((l) => l[key] !== undefined)?.[key];
+  const out: ServiceClientConfig = {
+    balancer: pick("balancer") ?? builtinDefaults().balancer,
+    retries: pick("retries") ?? builtinDefaults().retries,
+    timeoutMs: pick("timeoutMs") ?? builtinDefaults().timeoutMs,
+  };
+  const hashKey = pick("hashKey");
+  const routing = pick("routing");
+  const outlier = pick("outlier");
+  const healthCheck = pick("healthCheck");
+  if (hashKey !== undefined) out.hashKey = hashKey;
+  if (routing !== undefined) out.routing = routing;
+  if (outlier !== undefined) out.outlier = outlier;
+  if (healthCheck !== undefined) out.healthCheck = healthCheck;
+  return out;
+}

@@ -1,0 +1,201 @@
+/**
+ * One HTTP call through the balancer: each attempt picks an instance (never
+ * one this call already tried, while others remain), rewrites the origin,
+ * and dispatches; the caller's handler sees one request and one response.
+ * Retried: connect errors always (the request never left); resets and 5xx
+ * only for idempotent methods with a replayable body. After undici's
+ * RetryHandler: a controller proxy keeps the caller's handle valid across attempts.
+ */
+import { DecoratorHandler, type Dispatcher } from "undici";
+import type { Span } from "@opentelemetry/api";
+import { PodregError } from "../errors.js";
+import type { CallRequest, Selection, ServiceBalancer } from "./service-balancer.js";
+import { endCallSpan, recordPick } from "./tracing.js";
+
+export type RetryOn = "connect-error" | "5xx" | "reset";
+
+const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"]);
+const RESET_ERRORS = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+
+/** No instance could take the call. */
+export class NoInstanceError extends PodregError {
+  override name = "NoInstanceError";
+  constructor(service: string, why: string) {
+    super(`no instance of ${service}: ${why}`, { code: "PODREG_NO_INSTANCE" });
+  }
+}
+
+class ControllerProxy implements Dispatcher.DispatchController {
+  target: Dispatcher.DispatchController | undefined;
+  private userAborted: Error | undefined;
+  get aborted(): boolean {
+    return this.userAborted !== undefined || (this.target?.aborted ?? false);
+  }
+  get paused(): boolean {
+    return this.target?.paused ?? false;
+  }
+  get reason(): Error | null {
+    return this.userAborted ?? this.target?.reason ?? null;
+  }
+  get abortedByCaller(): boolean {
+    return this.userAborted !== undefined;
+  }
+  abort(reason: Error): void {
+    this.userAborted = reason;
+    this.target?.abort(reason);
+  }
+  pause(): void {
+    this.target?.pause();
+  }
+  resume(): void {
+    this.target?.resume();
+  }
+}
+
+export interface BalancedCallOptions {
+  balancer: ServiceBalancer;
+  /** The dispatcher doing the I/O. */
+  dispatch: (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => boolean;
+  opts: Dispatcher.DispatchOptions;
+  handler: Dispatcher.DispatchHandler;
+  request: CallRequest;
+  retries: { attempts: number; on: readonly RetryOn[] };
+  span: Span;
+  preserveHost: boolean;
+}
+
+export class BalancedCall implements Dispatcher.DispatchHandler {
+  private readonly downstream: Dispatcher.DispatchHandler;
+  private readonly proxy = new ControllerProxy();
+  private readonly tried = new Set<string>();
+  private attempt = 0;
+  private current: Selection | undefined;
+  private started = false;
+  private responding = false;
+  private discarding = false;
+  private status = 0;
+  private done = false;
+  private readonly replayable: boolean;
+  private readonly idempotent: boolean;
+
+  constructor(private readonly o: BalancedCallOptions) {
+    this.downstream = new DecoratorHandler(o.handler) as unknown as Dispatcher.DispatchHandler;
+    const body = o.opts.body;
+    this.replayable = body === undefined || body === null || typeof body === "string" || body instanceof Uint8Array;
+    this.idempotent = IDEMPOTENT.has((o.opts.method ?? "GET").toUpperCase()) || Boolean(o.opts.idempotent);
+  }
+
+  /** Picks an instance and dispatches the next attempt. */
+  start(): void {
+    const sel = this.o.balancer.select({ ...this.o.request, exclude: this.tried });
+    if (!sel) {
+      this.fail(new NoInstanceError(this.o.balancer.service, "none is ready, healthy and routable"));
+      return;
+    }
+    this.current = sel;
+    this.attempt++;
+    this.tried.add(sel.instance.id);
+    this.o.balancer.begin(sel.instance.id);
+    recordPick(this.o.span, sel.instance, { service: this.o.balancer.service, policy: sel.policy, route: sel.route, attempt: this.attempt });
+    const { host, port } = sel.instance;
+    const origin = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+    const timeout = this.o.balancer.config.timeoutMs;
+    const opts: Dispatcher.DispatchOptions = {
+      ...this.o.opts,
+      origin,
+      headers: this.o.preserveHost ? withHost(this.o.opts.headers, new URL(String(this.o.opts.origin)).host) : this.o.opts.headers,
+      headersTimeout: this.o.opts.headersTimeout ?? timeout,
+      bodyTimeout: this.o.opts.bodyTimeout ?? timeout,
+    };
+    try {
+      this.o.dispatch(opts, this);
+    } catch (err) {
+      this.onResponseError(this.proxy, err as Error);
+    }
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+    this.proxy.target = controller;
+    if (this.proxy.abortedByCaller) controller.abort(this.proxy.reason!);
+    if (this.started) return;
+    this.started = true;
+    this.downstream.onRequestStart?.(this.proxy, context);
+  }
+
+  onRequestUpgrade(_c: Dispatcher.DispatchController, statusCode: number, headers: Parameters<NonNullable<Dispatcher.DispatchHandler["onRequestUpgrade"]>>[2], socket: Parameters<NonNullable<Dispatcher.DispatchHandler["onRequestUpgrade"]>>[3]): void {
+    this.downstream.onRequestUpgrade?.(this.proxy, statusCode, headers, socket);
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Parameters<NonNullable<Dispatcher.DispatchHandler["onResponseStart"]>>[2], statusMessage?: string): void {
+    this.status = statusCode;
+    if (statusCode >= 500 && this.mayRetry("5xx")) {
+      this.discarding = true; // read the error body to the end (keeps the connection), then retry
+      return;
+    }
+    this.responding = true;
+    this.downstream.onResponseStart?.(this.proxy, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.discarding) this.downstream.onResponseData?.(this.proxy, chunk);
+  }
+
+  onResponseEnd(_c: Dispatcher.DispatchController, trailers: Parameters<NonNullable<Dispatcher.DispatchHandler["onResponseEnd"]>>[1]): void {
+    const id = this.current!.instance.id;
+    if (this.discarding) {
+      this.discarding = false;
+      this.o.balancer.end(id, false);
+      this.start();
+      return;
+    }
+    const ok = this.status < 500;
+    this.o.balancer.end(id, ok);
+    this.finish({ ok, status: this.status });
+    this.downstream.onResponseEnd?.(this.proxy, trailers);
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (this.current) this.o.balancer.end(this.current.instance.id, false);
+    const code = (err as { code?: string }).code ?? "";
+    const kind: RetryOn | undefined = CONNECT_ERRORS.has(code) ? "connect-error" : RESET_ERRORS.has(code) ? "reset" : undefined;
+    if (!this.responding && !this.proxy.abortedByCaller && kind && this.mayRetry(kind)) {
+      this.discarding = false;
+      this.start();
+      return;
+    }
+    this.fail(err);
+  }
+
+  private mayRetry(kind: RetryOn): boolean {
+    if (this.attempt > this.o.retries.attempts || !this.o.retries.on.includes(kind)) return false;
+    if (kind === "connect-error") return this.replayable; // never sent: safe whatever the method
+    return this.idempotent && this.replayable;
+  }
+
+  private fail(err: Error): void {
+    this.finish({ ok: false, error: err });
+    this.downstream.onResponseError?.(this.proxy, err);
+  }
+
+  private finish(outcome: { ok: boolean; status?: number; error?: Error }): void {
+    if (this.done) return;
+    this.done = true;
+    endCallSpan(this.o.span, outcome);
+  }
+}
+
+function withHost(headers: Dispatcher.DispatchOptions["headers"], host: string): Dispatcher.DispatchOptions["headers"] {
+  if (headers === undefined || headers === null) return { host };
+  if (Array.isArray(headers)) {
+    for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === "host") return headers;
+    return [...headers, "host", host] as typeof headers;
+  }
+  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === "function" && !(typeof headers === "object" && "host" in headers)) {
+    const out: Record<string, string | string[]> = {};
+    for (const [k, v] of headers as Iterable<[string, string | string[]]>) out[k] = v;
+    return Object.keys(out).some((k) => k.toLowerCase() === "host") ? out : { ...out, host };
+  }
+  const rec = headers as Record<string, unknown>;
+  return Object.keys(rec).some((k) => k.toLowerCase() === "host") ? headers : ({ ...rec, host } as typeof headers);
+}

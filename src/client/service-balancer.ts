@@ -1,0 +1,162 @@
+/**
+ * Everything a client needs to choose an instance of one service: the
+ * registry's instances, minus the not-ready, unhealthy (active check) and
+ * ejected (outlier detection) ones, routed (tags, rules, splits), then
+ * balanced by the configured policy. Pickers are cached per route and
+ * rebuilt only when the usable set changes; pick() stays synchronous.
+ */
+import { createLoadTracker, createPicker } from "../balancer/index.js";
+import { HealthChecker } from "../balancer/health-check.js";
+import { OutlierDetector } from "../balancer/outlier.js";
+import type { Picker, PickRequest, PolicyName } from "../balancer/types.js";
+import { AbortedError } from "../errors.js";
+import type { Instance } from "../model/instance.js";
+import type { Registry, Subscription } from "../registry/registry.js";
+import { createRouter, type RouteRequest, type Router } from "../router/router.js";
+import { systemClock, type Clock } from "../util/clock.js";
+import type { ServiceClientConfig } from "./config.js";
+
+export interface CallRequest extends RouteRequest, PickRequest {
+  /** Instances not to choose (tried already by this call). */
+  exclude?: ReadonlySet<string>;
+}
+
+export interface Selection {
+  instance: Instance;
+  route: string;
+  policy: PolicyName;
+}
+
+export interface ServiceBalancerOptions {
+  registry: Registry;
+  service: string;
+  config: ServiceClientConfig;
+  clock?: Clock;
+  random?: () => number;
+  /** For active health checks; default global fetch. */
+  fetch?: typeof fetch;
+}
+
+export class ServiceBalancer {
+  readonly service: string;
+  readonly config: ServiceClientConfig;
+  private readonly all = new Map<string, Instance>();
+  private usableCache: Instance[] | undefined;
+  private readonly pickers = new Map<string, Picker>();
+  private readonly load = createLoadTracker();
+  private readonly router: Router | undefined;
+  private readonly outlier: OutlierDetector | undefined;
+  private readonly health: HealthChecker | undefined;
+  private readonly sub: Subscription;
+  private readonly listeners = new Set<() => void>();
+  private readonly random: () => number;
+  private readonly clock: Clock;
+
+  constructor(private readonly o: ServiceBalancerOptions) {
+    this.service = o.service;
+    this.config = o.config;
+    this.clock = o.clock ?? systemClock;
+    this.random = o.random ?? Math.random;
+    this.router = o.config.routing ? createRouter(o.config.routing) : undefined;
+    const invalidate = () => this.invalidate();
+    this.outlier = o.config.outlier ? new OutlierDetector(o.config.outlier, { clock: this.clock, onChange: invalidate }) : undefined;
+    this.health = o.config.healthCheck ? new HealthChecker(o.config.healthCheck, { clock: this.clock, fetch: o.fetch, onChange: invalidate }) : undefined;
+    this.sub = o.registry.subscribe(o.service, (ev) => {
+      if (ev.type === "snapshot") {
+        this.all.clear();
+        for (const i of ev.instances) this.all.set(i.id, i);
+      } else if (ev.type === "removed") this.all.delete(ev.instance.id);
+      else this.all.set(ev.instance.id, ev.instance);
+      const list = [...this.all.values()];
+      this.outlier?.setInstances(list.map((i) => i.id));
+      this.health?.setInstances(list);
+      this.invalidate();
+    });
+  }
+
+  /** Ready, healthy and not ejected instances (all of them if every one is ejected: panic mode). */
+  usable(): Instance[] {
+    let usable = this.usableCache;
+    if (!usable) {
+      const ready = [...this.all.values()].filter((i) => i.ready && (this.health?.isHealthy(i.id) ?? true));
+      this.usableCache = usable = this.outlier ? this.outlier.filter(ready) : ready;
+    }
+    return usable;
+  }
+
+  /** Resolves once the registry has synced and the service has at least one instance, or when `signal` fires. */
+  async whenReady(signal?: AbortSignal): Promise<void> {
+    await this.o.registry.whenSynced(signal);
+    while (this.all.size === 0) {
+      if (signal?.aborted) throw new AbortedError(`no instance of ${this.service}`);
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.listeners.delete(done);
+          signal?.removeEventListener("abort", done);
+          resolve();
+        };
+        this.listeners.add(done);
+        signal?.addEventListener("abort", done, { once: true });
+      });
+    }
+  }
+
+  select(req: CallRequest = {}): Selection | undefined {
+    const usable = this.usable();
+    const routed = this.router ? this.router.route(usable, req, this.random) : { route: "default", instances: usable };
+    const hashKey = req.hashKey ?? headerValue(req.headers, this.config.hashKey?.header);
+    const pickReq: PickRequest = { hashKey, clientAddress: req.clientAddress };
+    let picker: Picker;
+    if (req.exclude && req.exclude.size > 0) {
+      // Retries are rare: an uncached picker over what is left.
+      const left = routed.instances.filter((i) => !req.exclude!.has(i.id));
+      picker = createPicker(this.config.balancer, left.length > 0 ? left : routed.instances, this.pickerContext());
+    } else {
+      const cached = this.pickers.get(routed.route) ?? createPicker(this.config.balancer, routed.instances, this.pickerContext());
+      this.pickers.set(routed.route, cached);
+      picker = cached;
+    }
+    const instance = picker.pick(pickReq);
+    return instance && { instance, route: routed.route, policy: picker.policy };
+  }
+
+  /** A call to `id` started (least_request counts calls in flight). */
+  begin(id: string): void {
+    this.load.start(id);
+  }
+
+  /** The call ended: success or failure feeds outlier detection. */
+  end(id: string, ok: boolean): void {
+    this.load.end(id);
+    this.outlier?.record(id, ok);
+  }
+
+  /** Called whenever the usable set may have changed (registry, ejection, health). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    this.sub.close();
+    this.outlier?.close();
+    this.health?.close();
+    this.listeners.clear();
+  }
+
+  private pickerContext() {
+    return { load: this.load, now: () => this.clock.now(), random: this.random };
+  }
+
+  private invalidate(): void {
+    this.usableCache = undefined;
+    this.pickers.clear();
+    for (const l of [...this.listeners]) l();
+  }
+}
+
+export function headerValue(headers: RouteRequest["headers"], name: string | undefined): string | undefined {
+  if (!headers || !name) return undefined;
+  const v = headers[name.toLowerCase()] ?? headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
