@@ -125,7 +125,7 @@ export class OutlierDetector {
     }
   }
 
-  /** Reports one call's outcome on `instanceId`. */
+  /** Reports one call's outcome on `instanceId`; ignored for instances outside setInstances' set and while ejected. */
   record(instanceId: string, ok: boolean): void {
     if (this.closed || (this.known !== undefined && !this.known.has(instanceId))) return;
     let h = this.hosts.get(instanceId);

@@ -6,8 +6,9 @@
  * routing, outlier, healthCheck, retries, timeoutMs) comes whole from the most
  * specific layer that sets it (services.<name>, then defaults, then built-in
  * defaults); sections are not deep-merged, so a service's `retries` never
- * inherits half of the defaults' `retries`. `outlier: false` and
- * `healthCheck: false` switch an inherited section off.
+ * inherits half of the defaults' `retries` (fields a section leaves out come
+ * from the built-in defaults). `outlier: false` and `healthCheck: false`
+ * switch an inherited section off; absent, they are off too.
  */
 import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
@@ -42,9 +43,16 @@ export interface ServiceClientConfig {
   timeoutMs: number;
 }
 
+/** One layer of settings, as written: every section optional, and retries' fields too. */
+export type ServiceClientConfigLayer = Partial<Omit<ServiceClientConfig, "retries">> & { retries?: Partial<RetryConfig> };
+
+/**
+ * Literals need not go through parseClientConfig (that is for untrusted input),
+ * so serviceConfig fills in what a layer leaves out.
+ */
 export interface ClientConfig {
-  defaults?: Partial<ServiceClientConfig>;
-  services?: Record<string, Partial<ServiceClientConfig>>;
+  defaults?: ServiceClientConfigLayer;
+  services?: Record<string, ServiceClientConfigLayer>;
 }
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
@@ -162,8 +170,9 @@ const shapes: [
   Same<z.output<typeof outlierSchema>, OutlierConfig>,
   Same<z.output<typeof routingSchema>, RoutingConfig>,
   Same<z.output<typeof healthCheckSchema>, HealthCheckConfig>,
-  Same<z.output<typeof clientConfigSchema>, ClientConfig>,
-] = [true, true, true, true, true];
+  Same<z.input<typeof clientConfigSchema>, ClientConfig>,
+  z.output<typeof clientConfigSchema> extends ClientConfig ? true : false,
+] = [true, true, true, true, true, true];
 void shapes;
 
 /** Finds the line of a path in the source text, when there is one. */
@@ -257,12 +266,14 @@ function builtinDefaults(): ServiceClientConfig {
 /** `service`'s settings: its entry over `defaults` over built-in defaults, section by section. */
 export function serviceConfig(config: ClientConfig, service: string): ServiceClientConfig {
   const own = config.services !== undefined && Object.prototype.hasOwnProperty.call(config.services, service) ? config.services[service] : undefined;
-  const layers = [own ?? {}, config.defaults ?? {}, builtinDefaults()];
-  const pick = <K extends keyof ServiceClientConfig>(key: K): ServiceClientConfig[K] | undefined => layers.find((l) => l[key] !== undefined)?.[key];
+  const layers: ServiceClientConfigLayer[] = [own ?? {}, config.defaults ?? {}];
+  const pick = <K extends keyof ServiceClientConfigLayer>(key: K): ServiceClientConfigLayer[K] => layers.find((l) => l[key] !== undefined)?.[key];
+  const builtin = builtinDefaults();
+  const retries = pick("retries");
   const out: ServiceClientConfig = {
-    balancer: pick("balancer") ?? builtinDefaults().balancer,
-    retries: pick("retries") ?? builtinDefaults().retries,
-    timeoutMs: pick("timeoutMs") ?? builtinDefaults().timeoutMs,
+    balancer: pick("balancer") ?? builtin.balancer,
+    retries: { attempts: retries?.attempts ?? builtin.retries.attempts, on: retries?.on ?? builtin.retries.on },
+    timeoutMs: pick("timeoutMs") ?? builtin.timeoutMs,
   };
   const hashKey = pick("hashKey");
   const routing = pick("routing");

@@ -77,12 +77,15 @@ export class BalancedCall implements Dispatcher.DispatchHandler {
   private status = 0;
   private done = false;
   private readonly replayable: boolean;
+  /** A one-shot body (fetch always sends one: an async generator), wrapped to know whether any attempt began reading it. */
+  private readonly streamed: UnstartedBody | undefined;
   private readonly idempotent: boolean;
 
   constructor(private readonly o: BalancedCallOptions) {
     this.downstream = new DecoratorHandler(o.handler) as unknown as Dispatcher.DispatchHandler;
     const body = o.opts.body;
     this.replayable = body === undefined || body === null || typeof body === "string" || body instanceof Uint8Array;
+    if (!this.replayable && isAsyncIterable(body)) this.streamed = new UnstartedBody(body);
     this.idempotent = IDEMPOTENT.has((o.opts.method ?? "GET").toUpperCase()) || Boolean(o.opts.idempotent);
   }
 
@@ -103,6 +106,7 @@ export class BalancedCall implements Dispatcher.DispatchHandler {
     const timeout = this.o.balancer.config.timeoutMs;
     const opts: Dispatcher.DispatchOptions = {
       ...this.o.opts,
+      ...(this.streamed ? { body: this.streamed } : {}),
       origin,
       headers: this.o.preserveHost ? withHost(this.o.opts.headers, new URL(String(this.o.opts.origin)).host) : this.o.opts.headers,
       headersTimeout: this.o.opts.headersTimeout ?? timeout,
@@ -169,7 +173,8 @@ export class BalancedCall implements Dispatcher.DispatchHandler {
 
   private mayRetry(kind: RetryOn): boolean {
     if (this.attempt > this.o.retries.attempts || !this.o.retries.on.includes(kind)) return false;
-    if (kind === "connect-error") return this.replayable; // never sent: safe whatever the method
+    // Never sent: safe whatever the method, if the body can still be sent.
+    if (kind === "connect-error") return this.replayable || (this.streamed !== undefined && !this.streamed.started);
     return this.idempotent && this.replayable;
   }
 
@@ -182,6 +187,24 @@ export class BalancedCall implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.done = true;
     endCallSpan(this.o.span, outcome);
+  }
+}
+
+function isAsyncIterable(v: unknown): v is AsyncIterable<Uint8Array | string> {
+  return typeof v === "object" && v !== null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
+}
+
+/**
+ * Hands the body to whichever attempt first reads it. undici only iterates a
+ * body once the connection is up, so after a connect error `started` is still
+ * false and the next attempt can take the same, untouched body.
+ */
+class UnstartedBody implements AsyncIterable<Uint8Array | string> {
+  started = false;
+  constructor(private readonly source: AsyncIterable<Uint8Array | string>) {}
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array | string> {
+    this.started = true;
+    return this.source[Symbol.asyncIterator]();
   }
 }
 

@@ -47,13 +47,13 @@ export interface RoutingConfig {
   rules?: RouteRule[];
 }
 
-export type Headers = Record<string, string | string[] | undefined>;
+export type RequestHeaders = Record<string, string | string[] | undefined>;
 
 export interface RouteRequest {
   /** Overrides the tag header. */
   tag?: string;
   /** Header names are matched case-insensitively. */
-  headers?: Headers;
+  headers?: RequestHeaders;
 }
 
 export interface RouteResult {
@@ -85,7 +85,7 @@ interface CompiledRule {
 }
 
 /** The values of header `name` (given lowercase), looked up case-insensitively. */
-export function headerValues(headers: Headers | undefined, name: string): string[] {
+export function headerValues(headers: RequestHeaders | undefined, name: string): string[] {
   if (headers === undefined) return [];
   let v = headers[name];
   if (v === undefined) {
@@ -146,7 +146,7 @@ export function createRouter(config: RoutingConfig = {}): Router {
     return { route, instances: [] };
   }
 
-  function applies(rule: CompiledRule, headers: Headers | undefined): boolean {
+  function applies(rule: CompiledRule, headers: RequestHeaders | undefined): boolean {
     return rule.headers.every((h) => headerValues(headers, h.name).some(h.test));
   }
 

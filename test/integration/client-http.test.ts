@@ -14,20 +14,26 @@ interface Backend {
   port: number;
   hits: number;
   hosts: string[];
+  bodies: string[];
   /** What to answer; default 200 with the name. */
   behaviour: "ok" | "fail" | "hang";
   server: Server;
 }
 
 async function backend(name: string): Promise<Backend> {
-  const b = { name, port: 0, hits: 0, hosts: [] as string[], behaviour: "ok" as Backend["behaviour"], server: undefined as unknown as Server };
+  const b = { name, port: 0, hits: 0, hosts: [] as string[], bodies: [] as string[], behaviour: "ok" as Backend["behaviour"], server: undefined as unknown as Server };
   b.server = createServer((req: IncomingMessage, res: ServerResponse) => {
     b.hits++;
     b.hosts.push(req.headers.host ?? "");
-    req.resume();
-    if (b.behaviour === "hang") return;
-    res.statusCode = b.behaviour === "fail" ? 500 : 200;
-    res.end(b.behaviour === "fail" ? "boom" : name);
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (c: string) => (body += c));
+    req.on("end", () => {
+      b.bodies.push(body);
+      if (b.behaviour === "hang") return;
+      res.statusCode = b.behaviour === "fail" ? 500 : 200;
+      res.end(b.behaviour === "fail" ? "boom" : name);
+    });
   });
   await new Promise<void>((r) => b.server.listen(0, "127.0.0.1", r));
   b.port = (b.server.address() as AddressInfo).port;
@@ -61,6 +67,7 @@ describe("HTTP client through the registry (real loopback servers)", () => {
     for (const b of backends) {
       b.hits = 0;
       b.hosts = [];
+      b.bodies = [];
       b.behaviour = "ok";
     }
     exporter.reset();
@@ -129,7 +136,9 @@ describe("HTTP client through the registry (real loopback servers)", () => {
     assert.equal(get("a").hits > 0, true);
     // ... but is after a refused connection (it never left).
     reg.set("g", [inst("echo", closed), inst("echo", get("b"))]);
-    for (let i = 0; i < 4; i++) assert.equal(await (await fetch("http://echo/", { method: "POST", body: "x" })).text(), "b");
+    get("b").bodies = [];
+    for (let i = 0; i < 4; i++) assert.equal(await (await fetch("http://echo/", { method: "POST", body: `x${i}` })).text(), "b");
+    assert.deepEqual(get("b").bodies, ["x0", "x1", "x2", "x3"], "the retried POST's body arrives whole");
   });
 
   it("splits canary traffic by weight on real calls (90% v1 / 10% v2)", async () => {

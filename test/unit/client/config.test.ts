@@ -118,6 +118,9 @@ describe("client config", () => {
     assert.deepEqual(s.retries, { attempts: 1, on: ["connect-error", "reset"] }, "`on` from the built-in default, not the defaults layer");
     assert.equal(s.healthCheck, false);
     assert.equal(serviceConfig(config, "constructor").balancer.policy, "random", "no prototype lookups");
+    // A literal that never went through parseClientConfig gets retries' missing fields too.
+    assert.deepEqual(serviceConfig({ defaults: { retries: { attempts: 0 } } }, "x").retries, { attempts: 0, on: ["connect-error", "reset"] });
+    assert.deepEqual(serviceConfig({ services: { x: { retries: { on: ["5xx"] } } } }, "x").retries, { attempts: 2, on: ["5xx"] });
   });
 
   it("lists every problem with its path", async () => {
