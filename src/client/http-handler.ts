@@ -106,7 +106,8 @@ export class BalancedCall implements Dispatcher.DispatchHandler {
     const timeout = this.o.balancer.config.timeoutMs;
     const opts: Dispatcher.DispatchOptions = {
       ...this.o.opts,
-      ...(this.streamed ? { body: this.streamed } : {}),
+      // undici's types leave out async iterables, which it accepts (fetch's own body is one).
+      ...(this.streamed ? { body: this.streamed as unknown as Dispatcher.DispatchOptions["body"] } : {}),
       origin,
       headers: this.o.preserveHost ? withHost(this.o.opts.headers, new URL(String(this.o.opts.origin)).host) : this.o.opts.headers,
       headersTimeout: this.o.opts.headersTimeout ?? timeout,
