@@ -9,6 +9,7 @@
 import {
   InterceptingCall as InterceptingCallClass,
   ListenerBuilder,
+  Metadata,
   RequesterBuilder,
   status as Status,
   experimental,
@@ -177,8 +178,10 @@ class PodregLoadBalancer implements experimental.LoadBalancer {
     const states = [...this.children.values()].map((c) => c.leaf.getConnectivityState());
     const ready = new Map<string, experimental.Picker>();
     for (const c of this.children.values()) if (c.leaf.getConnectivityState() === READY) ready.set(c.key, c.leaf.getPicker());
-    if (ready.size > 0) this.helper.updateState(READY, new PodregPicker(this.balancer, ready), null);
-    else if (states.includes(CONNECTING)) this.helper.updateState(CONNECTING, new experimental.QueuePicker(this), null);
+    if (ready.size > 0) {
+      this.balancer.setReachable((i) => ready.has(endpointKey(i.host, i.port)));
+      this.helper.updateState(READY, new PodregPicker(this.balancer, ready), null);
+    } else if (states.includes(CONNECTING)) this.helper.updateState(CONNECTING, new experimental.QueuePicker(this), null);
     else if (states.includes(TRANSIENT_FAILURE)) {
       const details = `podreg: no ready instance of ${this.balancer.service}`;
       this.helper.updateState(TRANSIENT_FAILURE, new experimental.UnavailablePicker({ details }), details);
@@ -193,26 +196,29 @@ const CONNECTING = 1 as ConnectivityState;
 const READY = 2 as ConnectivityState;
 const TRANSIENT_FAILURE = 3 as ConnectivityState;
 
+/**
+ * Chooses among the instances whose subchannel is READY (the balancer was
+ * restricted to them by recompute), then delegates to that subchannel's picker.
+ */
 class PodregPicker implements experimental.Picker {
-  private readonly notReady: Set<string>;
-
   constructor(
     private readonly balancer: ServiceBalancer,
     private readonly ready: Map<string, experimental.Picker>,
-  ) {
-    this.notReady = new Set(balancer.usable().filter((i) => !ready.has(endpointKey(i.host, i.port))).map((i) => i.id));
-  }
+  ) {}
 
   pick(args: experimental.PickArgs): experimental.PickResult {
     const callId = args.metadata.get(CALL_KEY)[0];
     if (callId !== undefined) args.metadata.remove(CALL_KEY);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(args.metadata.getMap())) if (typeof v === "string") headers[k] = v;
-    const sel = this.balancer.select({ headers, exclude: this.notReady });
-    const child = sel && this.ready.get(endpointKey(sel.instance.host, sel.instance.port));
-    if (!sel || !child) {
-      return { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
+    const sel = this.balancer.select({ headers });
+    if (!sel) {
+      // Nothing routable (e.g. a tag with fallback "none"): fail now rather than queue until the deadline.
+      const status = { code: Status.UNAVAILABLE, details: `podreg: no routable instance of ${this.balancer.service}`, metadata: new Metadata() };
+      return { pickResultType: experimental.PickResultType.TRANSIENT_FAILURE, subchannel: null, status, onCallStarted: null, onCallEnded: null };
     }
+    const child = this.ready.get(endpointKey(sel.instance.host, sel.instance.port));
+    if (!child) return { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
     const span = callId === undefined ? undefined : spans.get(String(callId));
     if (span) recordPick(span, sel.instance, { service: this.balancer.service, policy: sel.policy, route: sel.route, attempt: 1 });
     const result = child.pick(args);

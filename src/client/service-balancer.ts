@@ -51,6 +51,7 @@ export class ServiceBalancer {
   private readonly listeners = new Set<() => void>();
   private readonly random: () => number;
   private readonly clock: Clock;
+  private reachable: ((instance: Instance) => boolean) | undefined;
 
   constructor(private readonly o: ServiceBalancerOptions) {
     this.service = o.service;
@@ -74,11 +75,12 @@ export class ServiceBalancer {
     });
   }
 
-  /** Ready, healthy and not ejected instances (all of them if every one is ejected: panic mode). */
+  /** Ready, healthy, reachable and not ejected instances (all of them if every one is ejected: panic mode). */
   usable(): Instance[] {
     let usable = this.usableCache;
     if (!usable) {
-      const ready = [...this.all.values()].filter((i) => i.ready && (this.health?.isHealthy(i.id) ?? true));
+      const reachable = this.reachable;
+      const ready = [...this.all.values()].filter((i) => i.ready && (this.health?.isHealthy(i.id) ?? true) && (reachable === undefined || reachable(i)));
       this.usableCache = usable = this.outlier ? this.outlier.filter(ready) : ready;
     }
     return usable;
@@ -118,6 +120,18 @@ export class ServiceBalancer {
     }
     const instance = picker.pick(pickReq);
     return instance && { instance, route: routed.route, policy: picker.policy };
+  }
+
+  /**
+   * Restricts choices to instances the transport can reach now (gRPC: those
+   * whose subchannel is READY), so cached pickers keep their rotation state
+   * instead of being rebuilt on every pick. Does not notify onChange
+   * listeners: the transport calls it from its own state-change handler.
+   */
+  setReachable(filter: ((instance: Instance) => boolean) | undefined): void {
+    this.reachable = filter;
+    this.usableCache = undefined;
+    this.pickers.clear();
   }
 
   /** A call to `id` started (least_request counts calls in flight). */
