@@ -5,6 +5,7 @@
  */
 const benches: Record<string, () => Promise<unknown>> = {
   registry: () => import("./registry.js"),
+  pickers: () => import("./pickers.js"),
 };
 
 const name = process.argv[2];

@@ -5,10 +5,15 @@
  * If the control plane cannot start, the tests still run and every test that
  * needs it fails with the reason (PODREG_TESTENV_ERROR).
  *
+ * It also builds dist/ (tsc -p tsconfig.build.json) while the control plane
+ * starts, so the tests that import the package by name ("podreg/balancer")
+ * see the current sources, and a broken build fails the run.
+ *
  * npm test -- test/unit/foo.test.ts   runs only the given files.
  */
 import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { startControlPlane, type ControlPlane } from "../testenv/index.js";
 
@@ -21,6 +26,11 @@ function listTests(dir: string): string[] {
     .map((f) => join(dir, f))
     .sort();
 }
+
+const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+const build = new Promise<number>((resolve) =>
+  spawn(process.execPath, [tsc, "-p", "tsconfig.build.json"], { stdio: "inherit" }).on("exit", (c, s) => resolve(c ?? (s ? 1 : 0))),
+);
 
 const env: NodeJS.ProcessEnv = { ...process.env };
 let cp: ControlPlane | undefined;
@@ -36,6 +46,12 @@ try {
   const code = (err as { code?: string }).code ?? "ERROR";
   env.PODREG_TESTENV_ERROR = `${code}: ${err instanceof Error ? err.message : String(err)}`;
   console.error(`testenv: the control plane could not start; tests that need it will fail.\n${env.PODREG_TESTENV_ERROR}`);
+}
+
+if ((await build) !== 0) {
+  console.error("npm test: the build (tsc -p tsconfig.build.json) failed");
+  await cp?.stop();
+  process.exit(1);
 }
 
 let stopping: Promise<void> | undefined;

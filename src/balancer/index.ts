@@ -26,6 +26,8 @@ export { POLICIES } from "./types.js";
 export type { BalancerConfig, LoadTracker, PickRequest, Picker, PickerContext, PolicyName, SlowStartConfig, ZoneConfig } from "./types.js";
 export { createLoadTracker } from "./load.js";
 export { effectiveWeight } from "./weights.js";
+export { OutlierDetector, type OutlierConfig, type OutlierDetectorOptions } from "./outlier.js";
+export { HealthChecker, type HealthCheckConfig, type HealthCheckerOptions } from "./health-check.js";
 
 type Factory = (instances: readonly Instance[], config: ResolvedConfig, ctx: ResolvedContext) => Picker;
 

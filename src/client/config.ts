@@ -17,6 +17,7 @@ import { z } from "zod";
 import type { HealthCheckConfig } from "../balancer/health-check.js";
 import type { OutlierConfig } from "../balancer/outlier.js";
 import { type BalancerConfig, POLICIES } from "../balancer/types.js";
+import { DEFAULT_MIN_RING_SIZE, isPrime, MAX_RING_SIZE, MAX_TABLE_SIZE } from "../balancer/config.js";
 import { ConfigError } from "../errors.js";
 import type { RoutingConfig } from "../router/router.js";
 import { parseSelector } from "../router/selector.js";
@@ -60,22 +61,19 @@ const positive = () => z.number().positive().finite();
 const percent = () => z.number().min(0).max(100);
 const disableable = <T extends z.ZodType>(schema: T) => z.union([z.literal(false), schema], { error: "must be false or an object" });
 
-function isPrime(n: number): boolean {
-  if (n < 2) return false;
-  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
-  return true;
-}
-
 export const balancerSchema = z.strictObject({
   policy: z.enum(POLICIES, { error: `must be one of ${POLICIES.join(", ")}` }),
-  slowStart: z.strictObject({ windowMs: positive(), aggression: positive().optional(), minWeightPercent: percent().optional() }).optional(),
-  zone: z.strictObject({ local: z.string().min(1), minLocalInstances: int(0).optional(), minLocalPercent: percent().optional() }).optional(),
-  leastRequest: z.strictObject({ choiceCount: int(1).optional(), activeRequestBias: z.number().min(0).finite().optional() }).optional(),
-  ringHash: z
-    .strictObject({ minRingSize: int(1).optional(), maxRingSize: int(1).optional() })
-    .refine((r) => (r.minRingSize ?? 0) <= (r.maxRingSize ?? Infinity), { error: "minRingSize must be <= maxRingSize" })
+  // Bounds as the balancer's own validation (balancer/config.ts), so a file that passes here never fails in createPicker.
+  slowStart: z
+    .strictObject({ windowMs: positive(), aggression: positive().optional(), minWeightPercent: percent().optional(), refreshMs: z.number().min(0).finite().optional() })
     .optional(),
-  maglev: z.strictObject({ tableSize: int(2).refine(isPrime, { error: "must be a prime" }).optional() }).optional(),
+  zone: z.strictObject({ local: z.string().min(1), minLocalInstances: int(1).optional(), minLocalPercent: percent().optional() }).optional(),
+  leastRequest: z.strictObject({ choiceCount: int(2, 64).optional(), activeRequestBias: z.number().min(0).finite().optional() }).optional(),
+  ringHash: z
+    .strictObject({ minRingSize: int(1, MAX_RING_SIZE).optional(), maxRingSize: int(1, MAX_RING_SIZE).optional() })
+    .refine((r) => (r.minRingSize ?? DEFAULT_MIN_RING_SIZE) <= (r.maxRingSize ?? MAX_RING_SIZE), { error: `minRingSize (default ${DEFAULT_MIN_RING_SIZE}) must be <= maxRingSize` })
+    .optional(),
+  maglev: z.strictObject({ tableSize: int(2, MAX_TABLE_SIZE).refine(isPrime, { error: "must be a prime" }).optional() }).optional(),
 });
 
 const selectorText = z.string().superRefine((text, ctx) => {

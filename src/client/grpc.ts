@@ -19,7 +19,7 @@ import {
 import { context, trace, type Span } from "@opentelemetry/api";
 import type { Registry, Subscription } from "../registry/registry.js";
 import type { Clock } from "../util/clock.js";
-import { serviceConfig, type ClientConfig } from "./config.js";
+import { parseClientConfig, serviceConfig, type ClientConfig } from "./config.js";
 import { ServiceBalancer } from "./service-balancer.js";
 import { endCallSpan, podregTracer, recordPick, startCallSpan } from "./tracing.js";
 
@@ -240,11 +240,13 @@ class PodregPicker implements experimental.Picker {
 
 /**
  * Registers the `podreg` scheme and policy for this process (grpc-js keeps them
- * globally), bound to `registry`. Calling it again rebinds.
+ * globally), bound to `registry`. Calling it again rebinds. Throws
+ * ConfigError for an invalid `config`, as parseClientConfig.
  */
 export function registerPodregGrpc(opts: PodregGrpcOptions): { close(): void } {
+  const config = parseClientConfig(opts.config ?? {}, "registerPodregGrpc options");
   for (const b of binding?.balancers.values() ?? []) b.close();
-  binding = { registry: opts.registry, config: opts.config ?? {}, clock: opts.clock, random: opts.random, balancers: new Map() };
+  binding = { registry: opts.registry, config, clock: opts.clock, random: opts.random, balancers: new Map() };
   experimental.registerResolver(GRPC_SCHEME, PodregResolver as unknown as Parameters<typeof experimental.registerResolver>[1]);
   experimental.registerLoadBalancerType(GRPC_POLICY, PodregLoadBalancer, PodregLbConfig);
   const mine = binding;

@@ -9,10 +9,10 @@
 import { DecoratorHandler, type Dispatcher } from "undici";
 import type { Span } from "@opentelemetry/api";
 import { PodregError } from "../errors.js";
+import type { RetryOn } from "./config.js";
 import type { CallRequest, Selection, ServiceBalancer } from "./service-balancer.js";
 import { endCallSpan, recordPick } from "./tracing.js";
 
-export type RetryOn = "connect-error" | "5xx" | "reset";
 
 const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"]);
 const RESET_ERRORS = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);

@@ -8,8 +8,8 @@ import { Agent, Dispatcher, fetch as undiciFetch } from "undici";
 import type { Tracer } from "@opentelemetry/api";
 import type { Registry } from "../registry/registry.js";
 import type { Clock } from "../util/clock.js";
-import { serviceConfig, type ClientConfig } from "./config.js";
-import { BalancedCall, NoInstanceError, type RetryOn } from "./http-handler.js";
+import { parseClientConfig, serviceConfig, type ClientConfig } from "./config.js";
+import { BalancedCall, NoInstanceError } from "./http-handler.js";
 import { ServiceBalancer, type CallRequest } from "./service-balancer.js";
 import { endCallSpan, podregTracer, startCallSpan } from "./tracing.js";
 
@@ -34,9 +34,12 @@ export class PodregDispatcher extends Dispatcher {
   private readonly ownInner: boolean;
   private readonly balancers = new Map<string, ServiceBalancer>();
   private readonly tracer: Tracer;
+  private readonly config: ClientConfig;
 
+  /** Throws ConfigError for an invalid `config`, as parseClientConfig. */
   constructor(private readonly o: PodregHttpOptions) {
     super();
+    this.config = parseClientConfig(o.config ?? {}, "PodregDispatcher options");
     this.ownInner = !o.dispatcher;
     this.inner = o.dispatcher ?? new Agent();
     this.tracer = o.tracer ?? podregTracer();
@@ -44,7 +47,7 @@ export class PodregDispatcher extends Dispatcher {
 
   isService(host: string): boolean {
     if (this.o.isService) return this.o.isService(host);
-    if (this.o.config?.services && host in this.o.config.services) return true;
+    if (this.config.services && Object.prototype.hasOwnProperty.call(this.config.services, host)) return true;
     return host !== "localhost" && !host.includes(".") && !host.includes(":") && !/^\d+$/.test(host);
   }
 
@@ -52,7 +55,7 @@ export class PodregDispatcher extends Dispatcher {
   balancer(service: string): ServiceBalancer {
     let b = this.balancers.get(service);
     if (!b) {
-      b = new ServiceBalancer({ registry: this.o.registry, service, config: serviceConfig(this.o.config ?? {}, service), clock: this.o.clock, random: this.o.random });
+      b = new ServiceBalancer({ registry: this.o.registry, service, config: serviceConfig(this.config, service), clock: this.o.clock, random: this.o.random });
       this.balancers.set(service, b);
     }
     return b;
@@ -94,14 +97,14 @@ export class PodregDispatcher extends Dispatcher {
       new BalancedCallFailure(handler).fail(err);
       return;
     }
-    const retries = balancer.config.retries ?? { attempts: 2, on: ["connect-error", "reset"] as RetryOn[] };
+    const retries = balancer.config.retries;
     new BalancedCall({
       balancer,
       dispatch: (o, h) => this.inner.dispatch(o, h),
       opts,
       handler,
       request,
-      retries: { attempts: retries.attempts, on: retries.on ?? ["connect-error", "reset"] },
+      retries,
       span,
       preserveHost: this.o.preserveHost ?? true,
     }).start();

@@ -176,6 +176,14 @@ describe("HTTP client through the registry (real loopback servers)", () => {
     await assert.rejects(fetch("http://nothing/"), (err: Error) => (err.cause as { code?: string } | undefined)?.code === "PODREG_NO_INSTANCE");
   });
 
+  it("rejects an invalid configuration given in code when the dispatcher is made, naming the field", () => {
+    const reg = new MemoryRegistry();
+    assert.throws(
+      () => new PodregDispatcher({ registry: reg, config: { services: { echo: { balancer: { policy: "fastest" as "random" } } } } }),
+      (err: Error & { code?: string }) => err.code === "PODREG_CONFIG" && /services\.echo\.balancer\.policy/.test(err.message),
+    );
+  });
+
   it("serves undici's request API and passes other hosts through", async () => {
     const reg = new MemoryRegistry();
     reg.set("g", [inst("echo", get("b"))]);

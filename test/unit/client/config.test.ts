@@ -8,6 +8,8 @@ import { OutlierDetector } from "../../../src/balancer/outlier.js";
 import { type ClientConfig, loadClientConfig, parseClientConfig, serviceConfig } from "../../../src/client/config.js";
 import { ConfigError } from "../../../src/errors.js";
 import { createRouter } from "../../../src/router/router.js";
+import { createPicker } from "../../../src/balancer/index.js";
+import fc from "fast-check";
 
 const dir = mkdtempSync(join(tmpdir(), "podreg-client-config-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -164,6 +166,41 @@ describe("client config", () => {
     assert.match(await configError(routing([rule([{ subset: "a", weight: 1 }], { match: { headers: { h: "~([" } } })])), /rules\.0\.match\.headers\.h: invalid regex/);
     assert.match(await configError(routing([rule([{ subset: "a", weight: 1 }]), rule([{ subset: "b", weight: 1 }])])), /rules\.1\.name: duplicate rule name "r"/);
     assert.match(await configError(() => parseClientConfig({ defaults: { routing: { tag: { fallback: "all" } } } })), /defaults\.routing\.tag\.fallback: must be one of untagged, any, none/);
+  });
+
+  it("accepts exactly the balancer settings createPicker accepts (a file that validates never fails at pick time)", () => {
+    const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
+    const n = fc.oneof(fc.integer({ min: -2, max: 70 }), fc.constantFrom(0.5, 65537, 65536, 8_388_608, 8_388_609, 5_000_011, 5_000_012));
+    const balancer = fc.record(
+      {
+        policy: fc.constantFrom("round_robin", "maglev", "ring_hash", "least_request"),
+        slowStart: opt(fc.record({ windowMs: n, aggression: opt(n), minWeightPercent: opt(n), refreshMs: opt(n) }, { requiredKeys: ["windowMs"] })),
+        zone: opt(fc.record({ local: fc.constantFrom("z", ""), minLocalInstances: opt(n), minLocalPercent: opt(n) }, { requiredKeys: ["local"] })),
+        leastRequest: opt(fc.record({ choiceCount: opt(n), activeRequestBias: opt(n) }, { requiredKeys: [] })),
+        ringHash: opt(fc.record({ minRingSize: opt(n), maxRingSize: opt(n) }, { requiredKeys: [] })),
+        maglev: opt(fc.record({ tableSize: opt(n) }, { requiredKeys: [] })),
+      },
+      { requiredKeys: ["policy"] },
+    );
+    fc.assert(
+      fc.property(balancer, (b) => {
+        const clean = JSON.parse(JSON.stringify(b)) as Parameters<typeof createPicker>[0];
+        let schemaOk = true;
+        try {
+          parseClientConfig({ defaults: { balancer: clean } });
+        } catch {
+          schemaOk = false;
+        }
+        let pickerOk = true;
+        try {
+          createPicker(clean, []);
+        } catch {
+          pickerOk = false;
+        }
+        assert.equal(schemaOk, pickerOk, JSON.stringify(clean));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it("rejects a non-object config", async () => {
