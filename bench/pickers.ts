@@ -9,9 +9,10 @@
  * instance set. It asserts nothing.
  *
  * Method: per size, every row is warmed up, then ROUNDS rounds of PICKS picks
- * run with the rows interleaved (row A, B, ... then again), each round timed
- * with process.hrtime.bigint(); the median round is reported. Every loop adds
- * the picked instance's id length to a checksum, so V8 cannot drop the picks.
+ * (fewer for slow rows: about ROUND_NS per round) run with the rows
+ * interleaved (row A, B, ... then again), each round timed with
+ * process.hrtime.bigint(); the median round is reported. Every loop adds the
+ * picked instance's id length to a checksum, so V8 cannot drop the picks.
  */
 import { createRequire } from "node:module";
 import os from "node:os";
@@ -24,6 +25,7 @@ const SIZES = [10, 100, 1000];
 const KEYS = 4096; // distinct request keys per hash policy, cycled (the loops use k & 4095)
 const WARMUP = 200_000;
 const PICKS = 1_000_000;
+const ROUND_NS = 100e6; // slower rows: fewer picks, so that a round takes about 100 ms
 const ROUNDS = 7;
 const BUILD_BUDGET_MS = 100; // per row: rebuild until this much time has passed (at least 3 builds)
 /** weighted_round_robin, random and least_request also run with weights 1, 2, 3, 4, 5, 1, 2, ... */
@@ -139,6 +141,8 @@ interface Row {
   run: (n: number) => number;
   /** Builds the picker (or grpc-js's balancer up to its READY picker) once. */
   build?: () => unknown;
+  /** Picks per measured round. */
+  picks: number;
   ns: number[];
   buildUs?: number;
 }
@@ -151,7 +155,7 @@ function rows(n: number, load: LoadTracker): Row[] {
   const equal = instances(n, () => 100);
   const mixed = instances(n, (i) => 1 + (i % 5));
   const out: Row[] = [];
-  const add = (name: string, kind: Row["kind"], run: Row["run"], build?: Row["build"]) => out.push({ name, kind, run, ns: [], ...(build && { build }) });
+  const add = (name: string, kind: Row["kind"], run: Row["run"], build?: Row["build"]) => out.push({ name, kind, run, picks: PICKS, ns: [], ...(build && { build }) });
 
   const bare = fresh(bareLoop);
   add("LIMIT: bare array loop, index with wrap", "limit", (k) => bare(equal, k));
@@ -206,11 +210,15 @@ function measure(n: number): void {
   for (let i = 0; i < n; i += 3) for (let c = 0; c <= i % 3; c++) load.start(`10.0.${i >> 8}.${i & 255}:8080`);
   const all = rows(n, load);
   let checksum = 0;
-  for (const row of all) checksum += nsPerPick(row, WARMUP).sum;
+  for (const row of all) {
+    const warm = nsPerPick(row, WARMUP);
+    checksum += warm.sum;
+    row.picks = Math.min(PICKS, Math.max(10_000, Math.round(ROUND_NS / warm.ns / 10_000) * 10_000));
+  }
   for (let r = 0; r < ROUNDS; r++) {
     for (const row of all) {
       gc();
-      const { ns, sum } = nsPerPick(row, PICKS);
+      const { ns, sum } = nsPerPick(row, row.picks);
       row.ns.push(ns);
       checksum += sum;
     }
@@ -236,7 +244,8 @@ async function main(): Promise<void> {
   console.log(`  machine:      ${cpus.length} CPUs (${cpus[0]?.model.trim() ?? "?"}), ${os.type()} ${os.release()}`);
   console.log(`  node:         ${process.version}; @grpc/grpc-js ${grpcVersion}`);
   console.log(`  load average: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} (1, 5, 15 min) at start`);
-  console.log(`  per size: ${num(WARMUP)} warm-up picks per row, then ${ROUNDS} interleaved rounds of ${num(PICKS)} picks per row; median round.`);
+  console.log(`  per size: ${num(WARMUP)} warm-up picks per row, then ${ROUNDS} interleaved rounds of ${num(PICKS)} picks per row`);
+  console.log(`  (fewer for rows slower than ${ROUND_NS / PICKS} ns/pick: a round of about ${ROUND_NS / 1e6} ms, at least 10,000 picks); median round.`);
   console.log(`  Instances "10.0.x.y:8080"; weights 100 unless the row says "weights 1..5" (1, 2, 3, 4, 5, 1, ...).`);
   console.log(`  Hash policies get ${num(KEYS)} distinct requests, cycled: hashKey "session-<u32>" (ring_hash, maglev), clientAddress`);
   console.log("  192.168.x.y (source_affinity); the key is hashed (xxHash32) on every pick and that cost is in ns/pick.");

@@ -72,7 +72,9 @@ const round = (acc: number, lane: number): number => Math.imul(rotl((acc + Math.
 /** XXH32 of the UTF-8 bytes of `s` with `seed`, as an unsigned 32-bit integer. */
 export function hash32(s: string, seed = 0): number {
   const h = asciiXxh32(s, seed);
-  return h >= 0 ? h : xxh32(buf, encode(s), seed);
+  if (h >= 0) return h;
+  const len = encode(s); // may replace buf with a larger one: read buf only after
+  return xxh32(buf, len, seed);
 }
 
 /**
