@@ -233,7 +233,7 @@ function measure(n: number): void {
     return [row.name, num(ns, 1), ratio(ns, limit), ratio(ns, peer), row.buildUs === undefined ? "-" : num(row.buildUs, row.buildUs < 100 ? 1 : 0)];
   });
   console.log(`\n${num(n)} instances`);
-  console.log(table(["policy", "ns/pick", "x LIMIT", "x grpc-js rr", "build us"], body));
+  console.log(table(["policy", "ns/pick", "x LIMIT", "x grpc-js round_robin", "build us"], body));
 }
 
 async function main(): Promise<void> {
