@@ -18,6 +18,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import { connectivityState, experimental, Metadata } from "@grpc/grpc-js";
 import { createLoadTracker, createPicker, POLICIES, type LoadTracker, type Picker, type PickRequest, type PolicyName } from "../src/balancer/index.js";
+import { POINTS } from "../src/balancer/source-affinity.js";
 import type { Instance } from "../src/model/instance.js";
 import { median, num, ratio, table } from "./lib/report.js";
 
@@ -168,7 +169,8 @@ function rows(n: number, load: LoadTracker): Row[] {
     const field = KEYED[policy];
     for (const [weights, list] of MIXED.has(policy) ? ([["equal weights", equal], ["weights 1..5", mixed]] as const) : ([["", equal]] as const)) {
       const picker = createPicker(policy, list, ctx);
-      const extra = (picker as Partial<{ ringSize: number }>).ringSize;
+      // Ring sizes: ring_hash reports its own; source_affinity puts POINTS per instance (equal weights).
+      const extra = policy === "source_affinity" ? POINTS * n : (picker as Partial<{ ringSize: number }>).ringSize;
       const what = [weights, field && `${field} hashed per pick`, policy === "least_request" && "calls in flight", extra && `${num(extra)}-point ring`, policy === "maglev" && "65,537-slot table"];
       const name = `${policy}${what.some(Boolean) ? ` (${what.filter(Boolean).join(", ")})` : ""}`;
       const build = () => createPicker(policy, list, ctx);
