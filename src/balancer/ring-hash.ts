@@ -26,11 +26,24 @@ import { HashRing } from "./ring.js";
 import type { PickRequest, Picker, PolicyName } from "./types.js";
 import { baseWeight, eligibleByWeight } from "./weights.js";
 
-/** Eligible instances ordered by id, with their weights (1 each when all are 0). */
+/**
+ * Weights beyond this (or lighter than the heaviest / this) only come from
+ * absurd inputs such as 1e300; they would overflow or underflow the sizing
+ * arithmetic (an empty ring, so pick() returning undefined). A ring of at most
+ * 8,388,608 points cannot show a larger ratio anyway.
+ */
+const WEIGHT_RANGE = 2 ** 32;
+
+/** Eligible instances ordered by id, with their weights (1 each when all are 0; within WEIGHT_RANGE). */
 export function hashMembers(instances: readonly Instance[]): { list: Instance[]; weights: number[] } {
   const list = [...eligibleByWeight(instances)].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const weights = list.map(baseWeight);
-  if (!weights.some((w) => w > 0)) weights.fill(1);
+  const max = weights.reduce((a, b) => Math.max(a, b), 0);
+  if (max === 0) weights.fill(1);
+  else if (max > WEIGHT_RANGE || weights.some((w) => w * WEIGHT_RANGE < max)) {
+    // Scale the heaviest to WEIGHT_RANGE and raise the lightest to 1, keeping the ratios in between.
+    weights.forEach((w, k) => (weights[k] = Math.max(1, (w / max) * WEIGHT_RANGE)));
+  }
   return { list, weights };
 }
 
