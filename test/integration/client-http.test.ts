@@ -141,7 +141,7 @@ describe("HTTP client through the registry (real loopback servers)", () => {
     assert.deepEqual(get("b").bodies, ["x0", "x1", "x2", "x3"], "the retried POST's body arrives whole");
   });
 
-  it("splits canary traffic by weight on real calls (90% v1 / 10% v2)", async () => {
+  it("splits canary traffic by weight on real calls (90% v1 / 10% v2)", async (t) => {
     const reg = new MemoryRegistry();
     reg.set("g", [inst("shop", get("a"), { version: "v1" }), inst("shop", get("b"), { version: "v1" }), inst("shop", get("v2"), { version: "v2" })]);
     const { fetch } = client(reg, {
@@ -151,6 +151,7 @@ describe("HTTP client through the registry (real loopback servers)", () => {
     let v2 = 0;
     for (let i = 0; i < N; i++) if ((await (await fetch("http://shop/")).text()) === "v2") v2++;
     // Binomial(1000, 0.1): sd 9.5 calls; allow 4 sd.
+    t.diagnostic(`v2 served ${v2} of ${N} calls (expected 100)`);
     assert.ok(v2 > 62 && v2 < 138, `v2 got ${v2} of ${N}`);
     assert.equal(get("a").hits + get("b").hits + v2, N);
     const routes = new Set(exporter.getFinishedSpans().map((s) => s.attributes["podreg.route"]));

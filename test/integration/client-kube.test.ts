@@ -49,7 +49,7 @@ describe("HTTP client over the kube-pods registry (real API server, real HTTP se
     for (const s of servers) await new Promise((r) => s.close(r));
   });
 
-  it("registers three pods, splits 80/20 between versions on real calls, and follows readiness and deregistration", async () => {
+  it("registers three pods, splits 80/20 between versions on real calls, and follows readiness and deregistration", async (t) => {
     const handles = [];
     for (const [k, ip] of ["127.0.0.2", "127.0.0.3", "127.0.0.4"].entries()) {
       const name = `web-${k}`;
@@ -72,6 +72,7 @@ describe("HTTP client over the kube-pods registry (real API server, real HTTP se
     hits.clear();
     for (let i = 0; i < N; i++) assert.equal((await fetch("http://web/")).status, 200);
     const v2 = hits.get("127.0.0.4") ?? 0;
+    t.diagnostic(`v2 served ${v2} of ${N} calls (expected 100)`);
     // Binomial(500, 0.2): sd 8.9; 4 sd either side.
     assert.ok(v2 > 64 && v2 < 136, `v2 served ${v2} of ${N}`);
     const [a, b] = [hits.get("127.0.0.2") ?? 0, hits.get("127.0.0.3") ?? 0];
