@@ -8,6 +8,7 @@ import { request } from "undici";
 import { createFetch, PodregDispatcher } from "../../src/client/http.js";
 import type { Instance } from "../../src/model/instance.js";
 import { MemoryRegistry } from "../../src/registry/memory.js";
+import { eventually } from "../support/wait.js";
 
 interface Backend {
   name: string;
@@ -16,21 +17,30 @@ interface Backend {
   hosts: string[];
   bodies: string[];
   /** What to answer; default 200 with the name. */
-  behaviour: "ok" | "fail" | "hang";
+  behaviour: "ok" | "fail" | "hang" | "slow" | "unhealthy";
   server: Server;
 }
 
 async function backend(name: string): Promise<Backend> {
   const b = { name, port: 0, hits: 0, hosts: [] as string[], bodies: [] as string[], behaviour: "ok" as Backend["behaviour"], server: undefined as unknown as Server };
   b.server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    b.hits++;
+    if (req.url !== "/healthz") b.hits++;
     b.hosts.push(req.headers.host ?? "");
     let body = "";
     req.setEncoding("utf8");
     req.on("data", (c: string) => (body += c));
     req.on("end", () => {
+      if (req.url === "/healthz") {
+        res.statusCode = b.behaviour === "unhealthy" ? 503 : 200;
+        res.end();
+        return;
+      }
       b.bodies.push(body);
       if (b.behaviour === "hang") return;
+      if (b.behaviour === "slow") {
+        setTimeout(() => res.end(name), 100);
+        return;
+      }
       res.statusCode = b.behaviour === "fail" ? 500 : 200;
       res.end(b.behaviour === "fail" ? "boom" : name);
     });
@@ -175,6 +185,40 @@ describe("HTTP client through the registry (real loopback servers)", () => {
     await assert.rejects(fetch("http://slow/"), (err: Error) => /timeout/i.test(String((err.cause as Error | undefined)?.message ?? err.message)));
     assert.ok(Date.now() - t0 < 3000, "gave up at the timeout");
     await assert.rejects(fetch("http://nothing/"), (err: Error) => (err.cause as { code?: string } | undefined)?.code === "PODREG_NO_INSTANCE");
+  });
+
+  it("active health check: an instance whose /healthz fails gets no calls, and gets them again once it passes", async () => {
+    const reg = new MemoryRegistry();
+    reg.set("g", [inst("hc", get("a")), inst("hc", get("b"))]);
+    get("b").behaviour = "unhealthy";
+    const { d, fetch } = client(reg, { defaults: { healthCheck: { path: "/healthz", intervalMs: 50, timeoutMs: 500, unhealthyThreshold: 2, healthyThreshold: 2 } } });
+    await fetch("http://hc/"); // creates the balancer, which starts probing
+    await eventually("b marked unhealthy", () => d.balancer("hc").usable().length === 1);
+    get("a").hits = get("b").hits = 0;
+    for (let i = 0; i < 10; i++) assert.equal(await (await fetch("http://hc/")).text(), "a");
+    assert.equal(get("b").hits, 0);
+    get("b").behaviour = "ok";
+    await eventually("b healthy again", () => d.balancer("hc").usable().length === 2);
+    for (let i = 0; i < 10; i++) await fetch("http://hc/");
+    assert.equal(get("b").hits, 5, "round robin again");
+  });
+
+  it("least_request steers concurrent calls away from a slow instance", async (t) => {
+    const reg = new MemoryRegistry();
+    reg.set("g", [inst("lr", get("a")), inst("lr", get("b")), inst("lr", get("c"))]);
+    get("c").behaviour = "slow"; // 100 ms per call; a and b answer at once
+    const { fetch } = client(reg, { defaults: { balancer: { policy: "least_request" } } });
+    // 8 workers, 200 calls: c holds calls in flight, so power-of-two choices mostly avoid it.
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next++ < 200) await (await fetch("http://lr/")).text();
+      }),
+    );
+    const [a, b, c] = ["a", "b", "c"].map((n) => get(n).hits);
+    t.diagnostic(`least_request: a ${a}, b ${b}, slow c ${c} of 200`);
+    assert.equal(a! + b! + c!, 200);
+    assert.ok(c! < 200 / 3 / 2, `the slow instance got ${c} (round robin would give it ~67)`);
   });
 
   it("rejects an invalid configuration given in code when the dispatcher is made, naming the field", () => {
