@@ -39,6 +39,15 @@ export function openRegistry(f: RegistryFlags, extra: { handleSignals?: boolean;
   });
 }
 
+/** A registry for the read-only commands (ls, watch): bad flags or kubeconfig end the command with one line. */
+export function openForReading(f: RegistryFlags): KubePodsRegistry {
+  try {
+    return openRegistry(f, { logger: quietRetries() });
+  } catch (err) {
+    fail(err);
+  }
+}
+
 /**
  * Waits for the first sync. A failure that retrying will not fix soon
  * (forbidden, unauthorized, unreachable, bad config) ends the command with

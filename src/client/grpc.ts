@@ -175,14 +175,18 @@ class PodregLoadBalancer implements experimental.LoadBalancer {
 
   private recompute(): void {
     if (this.paused || !this.balancer) return;
-    const states = [...this.children.values()].map((c) => c.leaf.getConnectivityState());
+    const states = new Set<ConnectivityState>();
     const ready = new Map<string, experimental.Picker>();
-    for (const c of this.children.values()) if (c.leaf.getConnectivityState() === READY) ready.set(c.key, c.leaf.getPicker());
+    for (const c of this.children.values()) {
+      const state = c.leaf.getConnectivityState();
+      states.add(state);
+      if (state === READY) ready.set(c.key, c.leaf.getPicker());
+    }
     if (ready.size > 0) {
       this.balancer.setReachable((i) => ready.has(endpointKey(i.host, i.port)));
       this.helper.updateState(READY, new PodregPicker(this.balancer, ready), null);
-    } else if (states.includes(CONNECTING)) this.helper.updateState(CONNECTING, new experimental.QueuePicker(this), null);
-    else if (states.includes(TRANSIENT_FAILURE)) {
+    } else if (states.has(CONNECTING)) this.helper.updateState(CONNECTING, new experimental.QueuePicker(this), null);
+    else if (states.has(TRANSIENT_FAILURE)) {
       const details = `podreg: no ready instance of ${this.balancer.service}`;
       this.helper.updateState(TRANSIENT_FAILURE, new experimental.UnavailablePicker({ details }), details);
     } else this.helper.updateState(IDLE, new experimental.QueuePicker(this), null);
@@ -209,8 +213,12 @@ class PodregPicker implements experimental.Picker {
   pick(args: experimental.PickArgs): experimental.PickResult {
     const callId = args.metadata.get(CALL_KEY)[0];
     if (callId !== undefined) args.metadata.remove(CALL_KEY);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(args.metadata.getMap())) if (typeof v === "string") headers[k] = v;
+    // Metadata is copied only when routing or a hash key header will read it.
+    let headers: Record<string, string> | undefined;
+    if (this.balancer.readsHeaders) {
+      headers = {};
+      for (const [k, v] of Object.entries(args.metadata.getMap())) if (typeof v === "string") headers[k] = v;
+    }
     const sel = this.balancer.select({ headers });
     if (!sel) {
       // Nothing routable (e.g. a tag with fallback "none"): fail now rather than queue until the deadline.

@@ -179,6 +179,11 @@ export class BalancedCall implements Dispatcher.DispatchHandler {
     return this.idempotent && this.replayable;
   }
 
+  /** Ends the call with `err` before (or instead of) any attempt. */
+  reject(err: Error): void {
+    this.fail(err);
+  }
+
   private fail(err: Error): void {
     this.finish({ ok: false, error: err });
     this.downstream.onResponseError?.(this.proxy, err);

@@ -10,8 +10,8 @@ import type { Registry } from "../registry/registry.js";
 import type { Clock } from "../util/clock.js";
 import { parseClientConfig, serviceConfig, type ClientConfig } from "./config.js";
 import { BalancedCall, NoInstanceError } from "./http-handler.js";
-import { ServiceBalancer, type CallRequest } from "./service-balancer.js";
-import { endCallSpan, podregTracer, startCallSpan } from "./tracing.js";
+import { ServiceBalancer } from "./service-balancer.js";
+import { podregTracer, startCallSpan } from "./tracing.js";
 
 export interface PodregHttpOptions {
   registry: Registry;
@@ -82,41 +82,28 @@ export class PodregDispatcher extends Dispatcher {
 
   private async balanced(service: string, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): Promise<void> {
     const balancer = this.balancer(service);
-    const span = startCallSpan(this.tracer, `podreg ${opts.method ?? "GET"} ${service}`, service);
     const headers = headerRecord(opts.headers);
-    const request: CallRequest = {
-      headers,
-      clientAddress: this.o.clientAddressHeader ? headers[this.o.clientAddressHeader.toLowerCase()]?.split(",")[0]?.trim() : undefined,
-    };
-    try {
-      // Before the first sync there is nothing to choose from: wait, bounded by the call's timeout.
-      if (balancer.usable().length === 0) await balancer.whenReady(AbortSignal.timeout(balancer.config.timeoutMs));
-    } catch {
-      const err = new NoInstanceError(service, `none appeared within ${balancer.config.timeoutMs}ms`);
-      endCallSpan(span, { ok: false, error: err });
-      new BalancedCallFailure(handler).fail(err);
-      return;
-    }
-    const retries = balancer.config.retries;
-    new BalancedCall({
+    const call = new BalancedCall({
       balancer,
       dispatch: (o, h) => this.inner.dispatch(o, h),
       opts,
       handler,
-      request,
-      retries,
-      span,
+      request: {
+        headers,
+        clientAddress: this.o.clientAddressHeader ? headers[this.o.clientAddressHeader.toLowerCase()]?.split(",")[0]?.trim() : undefined,
+      },
+      retries: balancer.config.retries,
+      span: startCallSpan(this.tracer, `podreg ${opts.method ?? "GET"} ${service}`, service),
       preserveHost: this.o.preserveHost ?? true,
-    }).start();
-  }
-}
-
-/** Delivers an error to a handler that never got a request started (legacy or new API). */
-class BalancedCallFailure {
-  constructor(private readonly handler: Dispatcher.DispatchHandler) {}
-  fail(err: Error): void {
-    if (this.handler.onResponseError) this.handler.onResponseError({ abort() {}, pause() {}, resume() {}, aborted: false, paused: false, reason: null } as Dispatcher.DispatchController, err);
-    else this.handler.onError?.(err);
+    });
+    try {
+      // Before the first sync there is nothing to choose from: wait, bounded by the call's timeout.
+      if (balancer.usable().length === 0) await balancer.whenReady(AbortSignal.timeout(balancer.config.timeoutMs));
+    } catch {
+      call.reject(new NoInstanceError(service, `none appeared within ${balancer.config.timeoutMs}ms`));
+      return;
+    }
+    call.start();
   }
 }
 

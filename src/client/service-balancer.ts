@@ -12,7 +12,7 @@ import type { Picker, PickRequest, PolicyName } from "../balancer/types.js";
 import { AbortedError } from "../errors.js";
 import type { Instance } from "../model/instance.js";
 import type { Registry, Subscription } from "../registry/registry.js";
-import { createRouter, type RouteRequest, type Router } from "../router/router.js";
+import { createRouter, headerValues, type RouteRequest, type Router } from "../router/router.js";
 import { systemClock, type Clock } from "../util/clock.js";
 import type { ServiceClientConfig } from "./config.js";
 
@@ -42,6 +42,7 @@ export class ServiceBalancer {
   readonly config: ServiceClientConfig;
   private readonly all = new Map<string, Instance>();
   private usableCache: Instance[] | undefined;
+  /** By RouteResult.key: one picker (and its rotation) per instance subset. */
   private readonly pickers = new Map<string, Picker>();
   private readonly load = createLoadTracker();
   private readonly router: Router | undefined;
@@ -75,6 +76,11 @@ export class ServiceBalancer {
     });
   }
 
+  /** Whether select() looks at request headers (routing or a hash key header is configured). */
+  get readsHeaders(): boolean {
+    return this.router !== undefined || this.config.hashKey?.header !== undefined;
+  }
+
   /** Ready, healthy, reachable and not ejected instances (all of them if every one is ejected: panic mode). */
   usable(): Instance[] {
     let usable = this.usableCache;
@@ -105,8 +111,9 @@ export class ServiceBalancer {
 
   select(req: CallRequest = {}): Selection | undefined {
     const usable = this.usable();
-    const routed = this.router ? this.router.route(usable, req, this.random) : { route: "default", instances: usable };
-    const hashKey = req.hashKey ?? headerValue(req.headers, this.config.hashKey?.header);
+    const routed = this.router ? this.router.route(usable, req, this.random) : { route: "default", key: "default", instances: usable };
+    const hashHeader = this.config.hashKey?.header;
+    const hashKey = req.hashKey ?? (hashHeader === undefined ? undefined : headerValues(req.headers, hashHeader.toLowerCase())[0]);
     const pickReq: PickRequest = { hashKey, clientAddress: req.clientAddress };
     let picker: Picker;
     if (req.exclude && req.exclude.size > 0) {
@@ -114,8 +121,11 @@ export class ServiceBalancer {
       const left = routed.instances.filter((i) => !req.exclude!.has(i.id));
       picker = createPicker(this.config.balancer, left.length > 0 ? left : routed.instances, this.pickerContext());
     } else {
-      const cached = this.pickers.get(routed.route) ?? createPicker(this.config.balancer, routed.instances, this.pickerContext());
-      this.pickers.set(routed.route, cached);
+      let cached = this.pickers.get(routed.key);
+      if (cached === undefined) {
+        cached = createPicker(this.config.balancer, routed.instances, this.pickerContext());
+        this.pickers.set(routed.key, cached);
+      }
       picker = cached;
     }
     const instance = picker.pick(pickReq);
@@ -167,10 +177,4 @@ export class ServiceBalancer {
     this.pickers.clear();
     for (const l of [...this.listeners]) l();
   }
-}
-
-export function headerValue(headers: RouteRequest["headers"], name: string | undefined): string | undefined {
-  if (!headers || !name) return undefined;
-  const v = headers[name.toLowerCase()] ?? headers[name];
-  return Array.isArray(v) ? v[0] : v;
 }

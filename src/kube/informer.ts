@@ -4,7 +4,7 @@
  * the first sync is first told of every cached object (as adds). A throwing
  * handler is logged and never stops the informer or other handlers.
  */
-import { AbortedError } from "../errors.js";
+import { Latch } from "../util/latch.js";
 import { silentLogger, type Logger } from "../util/logger.js";
 import { Reflector, type ReflectorOptions, type ReflectorStats } from "./reflector.js";
 import { Store, type StoreHandler, type Versioned } from "./store.js";
@@ -20,9 +20,8 @@ export class Informer<T extends Versioned> {
   private readonly logger: Logger;
   private abort: AbortController | undefined;
   private running: Promise<void> | undefined;
-  private syncedFlag = false;
+  private readonly syncedLatch = new Latch();
   private lastErr: Error | undefined;
-  private readonly syncWaiters = new Set<() => void>();
 
   constructor(private readonly opts: InformerOptions<T>) {
     this.logger = opts.logger ?? silentLogger;
@@ -40,16 +39,13 @@ export class Informer<T extends Versioned> {
       },
       onSynced: () => {
         this.lastErr = undefined;
-        if (this.syncedFlag) return;
-        this.syncedFlag = true;
-        for (const w of this.syncWaiters) w();
-        this.syncWaiters.clear();
+        this.syncedLatch.set();
       },
     });
   }
 
   get synced(): boolean {
-    return this.syncedFlag;
+    return this.syncedLatch.isSet;
   }
 
   /** The last list/watch failure since the last successful LIST (it is retried). */
@@ -71,7 +67,7 @@ export class Informer<T extends Versioned> {
 
   addHandler(handler: StoreHandler<T>): () => void {
     this.handlers.add(handler);
-    if (this.syncedFlag) for (const o of this.store.list()) this.call(() => handler.onAdd?.(o));
+    if (this.syncedLatch.isSet) for (const o of this.store.list()) this.call(() => handler.onAdd?.(o));
     return () => this.handlers.delete(handler);
   }
 
@@ -90,20 +86,7 @@ export class Informer<T extends Versioned> {
 
   /** Resolves at the first successful LIST; rejects with AbortedError if `signal` fires first. */
   whenSynced(signal?: AbortSignal): Promise<void> {
-    if (this.syncedFlag) return Promise.resolve();
-    if (signal?.aborted) return Promise.reject(new AbortedError());
-    return new Promise((resolve, reject) => {
-      const done = () => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      };
-      const onAbort = () => {
-        this.syncWaiters.delete(done);
-        reject(new AbortedError("aborted before the cache synced"));
-      };
-      this.syncWaiters.add(done);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
+    return this.syncedLatch.wait(signal, "aborted before the cache synced");
   }
 
   private each(fn: (h: StoreHandler<T>) => void): void {

@@ -7,6 +7,7 @@
  */
 import type { DeltaEvent, RegistryEvent, RegistryListener, ServiceSelector } from "../model/events.js";
 import { sameInstance, type Instance, type ServiceName } from "../model/instance.js";
+import { Latch } from "../util/latch.js";
 import { silentLogger, type Logger } from "../util/logger.js";
 import type { Subscription } from "./registry.js";
 
@@ -22,13 +23,12 @@ export class InstanceHub {
   private readonly byService = new Map<ServiceName, Map<string, Instance>>();
   private readonly groups = new Map<string, Map<string, Instance>>();
   private readonly subs = new Set<Sub>();
-  private syncedFlag = false;
-  private readonly syncWaiters = new Set<() => void>();
+  private readonly syncedLatch = new Latch();
 
   constructor(private readonly logger: Logger = silentLogger) {}
 
   get synced(): boolean {
-    return this.syncedFlag;
+    return this.syncedLatch.isSet;
   }
 
   instances(service: ServiceName): Instance[] {
@@ -68,22 +68,19 @@ export class InstanceHub {
 
   /** The first full state is in: subscribers get their snapshots. */
   markSynced(): void {
-    if (this.syncedFlag) return;
-    this.syncedFlag = true;
+    if (!this.syncedLatch.set()) return;
     for (const s of this.subs) this.scheduleSnapshot(s);
-    for (const w of this.syncWaiters) w();
-    this.syncWaiters.clear();
   }
 
-  whenSynced(): Promise<void> {
-    if (this.syncedFlag) return Promise.resolve();
-    return new Promise((resolve) => this.syncWaiters.add(resolve));
+  /** Resolves at markSynced(); rejects with AbortedError if `signal` fires first. */
+  whenSynced(signal?: AbortSignal): Promise<void> {
+    return this.syncedLatch.wait(signal, "aborted before the cache synced");
   }
 
   subscribe(selector: ServiceSelector, listener: RegistryListener): Subscription {
     const sub: Sub = { selector, listener, live: false, closed: false };
     this.subs.add(sub);
-    if (this.syncedFlag) this.scheduleSnapshot(sub);
+    if (this.syncedLatch.isSet) this.scheduleSnapshot(sub);
     return {
       close: () => {
         sub.closed = true;

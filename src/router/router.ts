@@ -59,6 +59,13 @@ export interface RouteRequest {
 export interface RouteResult {
   /** For tracing: e.g. "tag:gray", "rule:canary/version=v2", "default"; stages joined by " ". */
   route: string;
+  /**
+   * Names the instance subset chosen, for caching pickers by it: equal keys
+   * mean equal subsets of one snapshot. Unlike `route` it does not carry a
+   * request's unmatched tag, so the set of keys is bounded by the
+   * configuration and the instances' tags, whatever requests send.
+   */
+  key: string;
   instances: Instance[];
 }
 
@@ -134,23 +141,24 @@ export function createRouter(config: RoutingConfig = {}): Router {
   // An empty value counts as no tag, as in Dubbo.
   const tagOf = (i: Instance): string | undefined => (Object.prototype.hasOwnProperty.call(i.metadata, tagKey) ? i.metadata[tagKey] || undefined : undefined);
 
-  function byTag(instances: readonly Instance[], request: RouteRequest): { route?: string; instances: Instance[] } {
+  function byTag(instances: readonly Instance[], request: RouteRequest): { route?: string; key: string; instances: Instance[] } {
     const wanted = request.tag || headerValues(request.headers, tagHeader).find((v) => v !== "");
     const untagged = instances.filter((i) => tagOf(i) === undefined);
-    if (!wanted) return { instances: untagged.length > 0 ? untagged : [...instances] };
+    const anyOrUntagged = () => (untagged.length > 0 ? { key: "untagged", instances: untagged } : { key: "all", instances: [...instances] });
+    if (!wanted) return anyOrUntagged();
     const tagged = instances.filter((i) => tagOf(i) === wanted);
-    if (tagged.length > 0) return { route: `tag:${wanted}`, instances: tagged };
+    if (tagged.length > 0) return { route: `tag:${wanted}`, key: `tag:${wanted}`, instances: tagged };
     const route = `tag:${wanted}->${fallback}`;
-    if (fallback === "untagged") return { route, instances: untagged };
-    if (fallback === "any") return { route, instances: [...instances] };
-    return { route, instances: [] };
+    if (fallback === "untagged") return { route, key: "untagged", instances: untagged };
+    if (fallback === "any") return { route, key: "all", instances: [...instances] };
+    return { route, key: "none", instances: [] };
   }
 
   function applies(rule: CompiledRule, headers: RequestHeaders | undefined): boolean {
     return rule.headers.every((h) => headerValues(headers, h.name).some(h.test));
   }
 
-  function bySplit(rule: CompiledRule, instances: Instance[], random: () => number): { route: string; instances: Instance[] } {
+  function bySplit(rule: CompiledRule, instances: Instance[], random: () => number): { route: string; key: string; instances: Instance[] } {
     let r = random() * rule.total;
     // The last positive-weight entry catches float rounding at r ~ total.
     let chosen = rule.byWeight[0] as CompiledSplit;
@@ -162,32 +170,35 @@ export function createRouter(config: RoutingConfig = {}): Router {
     }
     const prefix = `rule:${rule.name}/${chosen.subset}`;
     const hit = instances.filter((i) => chosen.selector.matches(i));
-    if (hit.length > 0) return { route: prefix, instances: hit };
+    if (hit.length > 0) return { route: prefix, key: prefix, instances: hit };
     // The chosen subset is empty: the rule's other subsets by weight, then everything.
     for (const s of rule.byWeight) {
       if (s === chosen) continue;
       const alt = instances.filter((i) => s.selector.matches(i));
-      if (alt.length > 0) return { route: `${prefix}->${s.subset}`, instances: alt };
+      if (alt.length > 0) return { route: `${prefix}->${s.subset}`, key: `rule:${rule.name}/${s.subset}`, instances: alt };
     }
-    return { route: `${prefix}->*`, instances };
+    return { route: `${prefix}->*`, key: `rule:${rule.name}/*`, instances };
   }
 
   return {
     route(instances, request, random = Math.random) {
       const parts: string[] = [];
+      const keys: string[] = [];
       let current: Instance[] = [...instances];
       if (tag !== undefined) {
         const t = byTag(instances, request);
         if (t.route !== undefined) parts.push(t.route);
+        keys.push(t.key);
         current = t.instances;
       }
       const rule = current.length > 0 ? rules.find((r) => applies(r, request.headers)) : undefined;
       if (rule !== undefined) {
         const s = bySplit(rule, current, random);
         parts.push(s.route);
+        keys.push(s.key);
         current = s.instances;
       }
-      return { route: parts.length > 0 ? parts.join(" ") : "default", instances: current };
+      return { route: parts.length > 0 ? parts.join(" ") : "default", key: keys.length > 0 ? keys.join(" ") : "default", instances: current };
     },
   };
 }

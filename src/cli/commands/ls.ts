@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { fail, openRegistry, quietRetries, registryOptions, syncOrFail, type RegistryFlags } from "../common.js";
+import { fail, openForReading, registryOptions, syncOrFail, type RegistryFlags } from "../common.js";
 import { instanceJson, instanceTable } from "../format.js";
 
 export function lsCommand(): Command {
@@ -9,13 +9,7 @@ export function lsCommand(): Command {
     .option("--json", "JSON array of instances")
     .option("--timeout <ms>", "how long to wait for the first sync", Number, 15_000)
     .action(async (service: string | undefined, o: RegistryFlags & { json?: boolean; timeout: number }) => {
-      const reg = (() => {
-        try {
-          return openRegistry(o, { logger: quietRetries() });
-        } catch (err) {
-          fail(err);
-        }
-      })();
+      const reg = openForReading(o);
       try {
         await syncOrFail(reg, o.timeout);
         const list = service ? reg.instances(service) : reg.services().flatMap((s) => reg.instances(s));

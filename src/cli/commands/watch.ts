@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { fail, openRegistry, quietRetries, registryOptions, syncOrFail, type RegistryFlags } from "../common.js";
+import { fail, openForReading, registryOptions, syncOrFail, type RegistryFlags } from "../common.js";
 import { eventLines } from "../format.js";
 
 export function watchCommand(): Command {
@@ -9,13 +9,7 @@ export function watchCommand(): Command {
     .option("--json", "one JSON object a line: {type, instance}")
     .option("--timeout <ms>", "how long to wait for the first sync", Number, 15_000)
     .action(async (service: string | undefined, o: RegistryFlags & { json?: boolean; timeout: number }) => {
-      const reg = (() => {
-        try {
-          return openRegistry(o, { logger: quietRetries() });
-        } catch (err) {
-          fail(err);
-        }
-      })();
+      const reg = openForReading(o);
       reg.subscribe(service ?? "*", (ev) => {
         for (const line of eventLines(ev, Boolean(o.json))) process.stdout.write(line + "\n");
       });

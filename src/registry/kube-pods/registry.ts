@@ -13,7 +13,6 @@ import type { ReflectorStats } from "../../kube/reflector.js";
 import { acquireInformer, type Lease } from "../../kube/shared.js";
 import type { RegistryListener, ServiceSelector } from "../../model/events.js";
 import type { Instance, ServiceName } from "../../model/instance.js";
-import { AbortedError } from "../../errors.js";
 import { systemClock, type Clock } from "../../util/clock.js";
 import { stderrLogger, type Logger } from "../../util/logger.js";
 import type { AnnotationCodec } from "../codec.js";
@@ -135,12 +134,7 @@ export class KubePodsRegistry implements Registry {
 
   whenSynced(signal?: AbortSignal): Promise<void> {
     this.watch();
-    if (!signal) return this.hub.whenSynced();
-    if (signal.aborted) return Promise.reject(new AbortedError());
-    return Promise.race([
-      this.hub.whenSynced(),
-      new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(new AbortedError("aborted before the cache synced")), { once: true })),
-    ]);
+    return this.hub.whenSynced(signal);
   }
 
   stats(): KubePodsStats {

@@ -31,7 +31,7 @@ describe("tag routing", () => {
   const router = createRouter({ tag: {} });
 
   it("sends a tagged request to the instances with its tag", () => {
-    assert.deepEqual(router.route(all, { tag: "gray" }), { route: "tag:gray", instances: [gray] });
+    assert.deepEqual(router.route(all, { tag: "gray" }), { route: "tag:gray", key: "tag:gray", instances: [gray] });
     assert.deepEqual(ids(router.route(all, { headers: { "x-podreg-tag": "blue" } })), ["blue"]);
     assert.deepEqual(ids(router.route(all, { headers: { "X-Podreg-Tag": "blue" } })), ["blue"], "header names are case-insensitive");
     assert.deepEqual(ids(router.route(all, { headers: { "x-podreg-tag": ["", "gray"] } })), ["gray"], "first non-empty value");
@@ -39,16 +39,16 @@ describe("tag routing", () => {
   });
 
   it("keeps tagged instances for tagged traffic: untagged requests go to untagged instances, else to all", () => {
-    assert.deepEqual(router.route(all, {}), { route: "default", instances: [plain, plain2] }, "an empty tag value is untagged");
+    assert.deepEqual(router.route(all, {}), { route: "default", key: "untagged", instances: [plain, plain2] }, "an empty tag value is untagged");
     assert.deepEqual(router.route(all, { tag: "" }).instances, [plain, plain2]);
     assert.deepEqual(router.route([gray, blue], {}).instances, [gray, blue]);
   });
 
   it("falls back as configured when no instance has the tag", () => {
-    assert.deepEqual(router.route(all, { tag: "red" }), { route: "tag:red->untagged", instances: [plain, plain2] });
-    assert.deepEqual(router.route([gray], { tag: "red" }), { route: "tag:red->untagged", instances: [] });
-    assert.deepEqual(createRouter({ tag: { fallback: "any" } }).route(all, { tag: "red" }), { route: "tag:red->any", instances: all });
-    assert.deepEqual(createRouter({ tag: { fallback: "none" } }).route(all, { tag: "red" }), { route: "tag:red->none", instances: [] });
+    assert.deepEqual(router.route(all, { tag: "red" }), { route: "tag:red->untagged", key: "untagged", instances: [plain, plain2] });
+    assert.deepEqual(router.route([gray], { tag: "red" }), { route: "tag:red->untagged", key: "untagged", instances: [] });
+    assert.deepEqual(createRouter({ tag: { fallback: "any" } }).route(all, { tag: "red" }), { route: "tag:red->any", key: "all", instances: all });
+    assert.deepEqual(createRouter({ tag: { fallback: "none" } }).route(all, { tag: "red" }), { route: "tag:red->none", key: "none", instances: [] });
   });
 
   it("takes the header and metadata key from the config", () => {
@@ -58,9 +58,15 @@ describe("tag routing", () => {
     assert.deepEqual(ids(r.route([plain, gray, lane], {})), ["plain", "gray"], "`tag` is not the metadata key here");
   });
 
+  it("keys subsets by what was chosen, not by the request's tag, so unmatched tags add no keys", () => {
+    const keys = new Set(Array.from({ length: 500 }, (_, i) => router.route(all, { tag: `t${i}` }).key));
+    assert.deepEqual([...keys], ["untagged"]);
+    assert.equal(new Set(Array.from({ length: 500 }, (_, i) => router.route(all, { tag: `t${i}` }).route)).size, 500, "while traces still name the tag");
+  });
+
   it("is off without a tag section", () => {
-    assert.deepEqual(createRouter({}).route(all, { tag: "gray" }), { route: "default", instances: all });
-    assert.deepEqual(createRouter().route([], {}), { route: "default", instances: [] });
+    assert.deepEqual(createRouter({}).route(all, { tag: "gray" }), { route: "default", key: "default", instances: all });
+    assert.deepEqual(createRouter().route([], {}), { route: "default", key: "default", instances: [] });
   });
 });
 
@@ -78,11 +84,11 @@ describe("rules", () => {
         { name: "rest", split: [{ subset: "version=v1", weight: 1 }] },
       ],
     });
-    assert.deepEqual(router.route(all, { headers: { "x-user": "beta-7", "x-region": "eu" } }), { route: "rule:beta-users/version=v2", instances: [v2] });
+    assert.deepEqual(router.route(all, { headers: { "x-user": "beta-7", "x-region": "eu" } }), { route: "rule:beta-users/version=v2", key: "rule:beta-users/version=v2", instances: [v2] });
     assert.equal(router.route(all, { headers: { "x-user": "beta-7" } }).route, "rule:rest/version=v1", "every header must match");
     assert.equal(router.route(all, { headers: { "x-user": "xbeta-7", "x-region": "eu" } }).route, "rule:rest/version=v1", "regex is anchored");
     assert.equal(router.route(all, { headers: { "x-user": ["a", "beta-1"], "x-region": "eu" } }).route, "rule:beta-users/version=v2", "any value of a repeated header");
-    assert.deepEqual(router.route(all, { headers: { "x-want": "v3" } }), { route: "rule:v3-header/version in (v3)", instances: [v3] }, "labels are matched too");
+    assert.deepEqual(router.route(all, { headers: { "x-want": "v3" } }), { route: "rule:v3-header/version in (v3)", key: "rule:v3-header/version in (v3)", instances: [v3] }, "labels are matched too");
     assert.equal(router.route(all, {}).route, "rule:rest/version=v1");
   });
 
@@ -108,20 +114,20 @@ describe("rules", () => {
         },
       ],
     });
-    assert.deepEqual(router.route(all, {}, () => 0), { route: "rule:r/version=v9->version=v3", instances: [v3] });
-    assert.deepEqual(router.route([v1, v2], {}, () => 0), { route: "rule:r/version=v9->track=canary", instances: [v2] });
-    assert.deepEqual(router.route([v1], {}, () => 0), { route: "rule:r/version=v9->*", instances: [v1] });
-    assert.deepEqual(router.route([], {}, () => 0), { route: "default", instances: [] }, "nothing to narrow");
+    assert.deepEqual(router.route(all, {}, () => 0), { route: "rule:r/version=v9->version=v3", key: "rule:r/version=v3", instances: [v3] });
+    assert.deepEqual(router.route([v1, v2], {}, () => 0), { route: "rule:r/version=v9->track=canary", key: "rule:r/track=canary", instances: [v2] });
+    assert.deepEqual(router.route([v1], {}, () => 0), { route: "rule:r/version=v9->*", key: "rule:r/*", instances: [v1] });
+    assert.deepEqual(router.route([], {}, () => 0), { route: "default", key: "default", instances: [] }, "nothing to narrow");
   });
 
   it("narrows what tag routing left", () => {
     const g1 = inst("g1", { tag: "gray", version: "v1" });
     const g2 = inst("g2", { tag: "gray", version: "v2" });
     const router = createRouter({ tag: { fallback: "none" }, rules: [{ name: "r", split: [{ subset: "version=v2", weight: 1 }] }] });
-    assert.deepEqual(router.route([...all, g1, g2], { tag: "gray" }), { route: "tag:gray rule:r/version=v2", instances: [g2] });
-    assert.deepEqual(router.route([...all, g1], { tag: "gray" }), { route: "tag:gray rule:r/version=v2->*", instances: [g1] });
-    assert.deepEqual(router.route(all, { tag: "red" }), { route: "tag:red->none", instances: [] });
-    assert.deepEqual(router.route([...all, g1, g2], {}), { route: "rule:r/version=v2", instances: [v2] });
+    assert.deepEqual(router.route([...all, g1, g2], { tag: "gray" }), { route: "tag:gray rule:r/version=v2", key: "tag:gray rule:r/version=v2", instances: [g2] });
+    assert.deepEqual(router.route([...all, g1], { tag: "gray" }), { route: "tag:gray rule:r/version=v2->*", key: "tag:gray rule:r/*", instances: [g1] });
+    assert.deepEqual(router.route(all, { tag: "red" }), { route: "tag:red->none", key: "none", instances: [] });
+    assert.deepEqual(router.route([...all, g1, g2], {}), { route: "rule:r/version=v2", key: "untagged rule:r/version=v2", instances: [v2] });
   });
 
   it("splits exactly in expectation: 95/5 over 100k routes with a seeded PRNG", () => {
