@@ -1,9 +1,11 @@
-/** What the podreg commands share: registry construction and error reporting. */
-import { Option, type Command } from "commander";
+/** What the podreg commands share: flag parsing, registry construction, status lines and error reporting. */
+import { InvalidArgumentError, Option, type Command } from "commander";
+import type { StatusEvent } from "../model/events.js";
 import { PodregError } from "../errors.js";
 import { KubePodsRegistry } from "../registry/kube-pods/registry.js";
 import type { Registry } from "../registry/registry.js";
 import { silentLogger, stderrLogger, type Logger } from "../util/logger.js";
+import { escapeControl, redactCredentials } from "../util/text.js";
 
 export interface RegistryFlags {
   registry: string;
@@ -12,7 +14,29 @@ export interface RegistryFlags {
   namespace?: string[];
   allNamespaces?: boolean;
   format: "native" | "dubbo-go";
+  requireDeclared?: boolean;
+  verifyHosts: boolean;
 }
+
+/** Commander argument parsers: a bad value is a flag error, reported before any configuration is read. */
+export function integerArg(name: string, min: number, max: number) {
+  return (v: string): number => {
+    const n = /^-?\d+$/.test(v.trim()) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}`);
+    return n;
+  };
+}
+
+export function numberArg(name: string, min: number) {
+  return (v: string): number => {
+    const n = v.trim() === "" ? NaN : Number(v);
+    if (!Number.isFinite(n) || n < min) throw new InvalidArgumentError(`${name} must be a finite number >= ${min}`);
+    return n;
+  };
+}
+
+export const timeoutOption = (what: string, ms: number): Option =>
+  new Option("--timeout <ms>", what).argParser(integerArg("--timeout", 1, 86_400_000)).default(ms);
 
 export function registryOptions(cmd: Command): Command {
   return cmd
@@ -21,19 +45,28 @@ export function registryOptions(cmd: Command): Command {
     .option("--context <name>", "kubeconfig context")
     .option("-n, --namespace <ns...>", "namespace(s) to discover in (default: the pod's own or the context's)")
     .option("-A, --all-namespaces", "discover in every namespace")
-    .addOption(new Option("--format <format>", "annotation format").choices(["native", "dubbo-go"]).default("native"));
+    .addOption(new Option("--format <format>", "annotation format").choices(["native", "dubbo-go"]).default("native"))
+    .option("--require-declared", "drop entries of pods whose template declares no podreg.io/services")
+    .option("--no-verify-hosts", "keep entries advertising hosts that are neither a pod IP nor in podreg.io/hosts");
 }
 
-/** Logs warnings except the reflector's retry notices, which the commands report themselves. */
+/** Logs warnings except the reflector's retry notices, which the commands report as status lines. */
 export function quietRetries(base: Logger = stderrLogger): Logger {
   return { ...base, warn: (obj, msg) => (msg === "list/watch failed" ? silentLogger.warn(obj, msg) : base.warn(obj, msg)) };
 }
 
-export function openRegistry(f: RegistryFlags, extra: { handleSignals?: boolean; logger?: Logger } = {}): KubePodsRegistry {
+export function openRegistry(
+  f: RegistryFlags,
+  extra: { handleSignals?: boolean; logger?: Logger; allowAnyHost?: boolean; deregisterTimeoutMs?: number } = {},
+): KubePodsRegistry {
   return new KubePodsRegistry({
     kubeConfig: { kubeconfig: f.kubeconfig, context: f.context },
     codec: f.format,
     namespaces: f.allNamespaces ? "all" : f.namespace,
+    requireDeclaredServices: f.requireDeclared,
+    verifyHosts: f.verifyHosts,
+    allowAnyHost: extra.allowAnyHost,
+    deregisterTimeoutMs: extra.deregisterTimeoutMs,
     handleSignals: extra.handleSignals ?? false,
     logger: extra.logger ?? stderrLogger,
   });
@@ -48,27 +81,43 @@ export function openForReading(f: RegistryFlags): KubePodsRegistry {
   }
 }
 
-/**
- * Waits for the first sync. A failure that retrying will not fix soon
- * (forbidden, unauthorized, unreachable, bad config) ends the command with
- * that error instead of retrying silently.
- */
-export async function syncOrFail(reg: KubePodsRegistry, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  reg.instances("");
-  while (!reg.synced) {
-    const err = reg.stats().lastError;
-    if (err) throw err;
-    if (Date.now() > deadline) throw new PodregError(`the registry did not sync within ${timeoutMs}ms`, { code: "PODREG_TIMEOUT" });
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Failures that retrying won't fix soon: the command ends with them instead of waiting out its timeout. */
+const FATAL = new Set(["PODREG_KUBE_FORBIDDEN", "PODREG_KUBE_UNAUTHORIZED", "PODREG_KUBE_UNREACHABLE", "PODREG_KUBE_CONFIG", "PODREG_KUBE_NOT_FOUND", "PODREG_KUBE_INVALID"]);
+
+/** Waits for the first sync; rejects with the first fatal failure, or PODREG_TIMEOUT. */
+export function syncOrFail(reg: KubePodsRegistry, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new PodregError(`the registry did not sync within ${timeoutMs}ms`, { code: "PODREG_TIMEOUT" })), timeoutMs);
+    const sub = reg.onStatus((ev) => {
+      if (ev.type === "synced") done();
+      else if (ev.type === "failing" && FATAL.has(ev.error.code ?? "")) done(ev.error);
+    });
+    function done(err?: Error): void {
+      clearTimeout(timer);
+      sub.close();
+      if (err) reject(err);
+      else resolve();
+    }
+    if (reg.synced) done();
+  });
 }
 
-/** One line on stderr and exit code 1; never a stack trace for an expected failure. */
+/** The one stderr line a status change gives, after the first sync (`watch` runs for hours). */
+export function statusLine(ev: StatusEvent): string | undefined {
+  if (ev.type === "failing") {
+    return `podreg: lost the API server (${ev.error.code ?? ev.error.name}: ${firstLine(ev.error.message)}); retrying, instances shown may be stale`;
+  }
+  if (ev.type === "recovered") return `podreg: API server answers again after ${(ev.downMs / 1000).toFixed(1)}s; instances are current`;
+  return undefined;
+}
+
+const firstLine = (s: string): string => escapeControl(redactCredentials(s.split("\n")[0] ?? ""));
+
+/** One line on stderr and exit code 1; never a stack trace for an expected failure, never a credential. */
 export function fail(err: unknown): never {
   const e = err instanceof Error ? err : new Error(String(err));
   const code = e instanceof PodregError ? `${e.code}: ` : "";
-  console.error(`podreg: ${code}${e.message.split("\n")[0]}`);
+  console.error(`podreg: ${code}${firstLine(e.message)}`);
   process.exit(1);
 }
 

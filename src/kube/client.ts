@@ -10,6 +10,7 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { AbortedError } from "../errors.js";
+import { redactCredentials } from "../util/text.js";
 import { KubeApiError, KubeUnreachableError, WatchStreamError } from "./errors.js";
 
 export type Query = Record<string, string | number | boolean | undefined>;
@@ -38,6 +39,8 @@ export interface WatchRequest {
   /** The stream fails with PODREG_KUBE_WATCH_INACTIVE when nothing (not even a bookmark) arrives for this long. */
   inactivityTimeoutMs: number;
   onEvent: (event: WatchEvent) => void;
+  /** The server accepted the watch (status 200): the stream is open. */
+  onOpen?: () => void;
 }
 
 export interface KubeClientOptions {
@@ -48,6 +51,8 @@ export interface KubeClientOptions {
 export class KubeClient {
   readonly kubeConfig: KubeConfig;
   readonly server: string;
+  /** The server URL without credentials, for messages. */
+  private readonly shownServer: string;
   private readonly agent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
   private readonly userAgent: string;
   private readonly timeoutMs: number;
@@ -57,6 +62,7 @@ export class KubeClient {
     if (!cluster) throw new KubeUnreachableError("the Kubernetes configuration names no current cluster");
     this.kubeConfig = kubeConfig;
     this.server = cluster.server.replace(/\/+$/, "");
+    this.shownServer = redactCredentials(this.server);
     this.userAgent = options.userAgent ?? "podreg";
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
@@ -66,12 +72,29 @@ export class KubeClient {
     return this.kubeConfig.getContextObject(this.kubeConfig.getCurrentContext())?.namespace;
   }
 
-  /** Sends a request and parses the JSON answer. Throws KubeApiError, KubeUnreachableError or AbortedError. */
+  /**
+   * Sends a request and parses the JSON answer. Throws KubeApiError,
+   * KubeUnreachableError or AbortedError. The timeout bounds the whole
+   * exchange (connect, headers and body) on the wall clock: a server that
+   * trickles bytes or stalls after the headers still fails on time.
+   */
   async request<T>(req: KubeRequest): Promise<T> {
-    const res = await this.open(req, req.timeoutMs ?? this.timeoutMs);
-    const text = await readBody(res, req.signal);
-    if ((res.statusCode ?? 0) >= 400) throw apiError(res.statusCode ?? 0, text);
-    return (text ? JSON.parse(text) : undefined) as T;
+    const timeoutMs = req.timeoutMs ?? this.timeoutMs;
+    const what = `${req.method ?? "GET"} ${req.path}`;
+    const deadline = new AbortController();
+    const timer = timeoutMs > 0 ? setTimeout(() => deadline.abort(), timeoutMs) : undefined;
+    const signal = req.signal ? AbortSignal.any([req.signal, deadline.signal]) : deadline.signal;
+    try {
+      const res = await this.open({ ...req, signal });
+      const text = await readBody(res, signal);
+      if ((res.statusCode ?? 0) >= 400) throw apiError(res.statusCode ?? 0, text);
+      return (text ? JSON.parse(text) : undefined) as T;
+    } catch (err) {
+      if (deadline.signal.aborted && !req.signal?.aborted) throw new KubeUnreachableError(`${what}: no answer in ${timeoutMs}ms`, { cause: err });
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -80,8 +103,9 @@ export class KubeClient {
    * caller resumes from its last resourceVersion instead of missing an event.
    */
   async watch(req: WatchRequest): Promise<void> {
-    const res = await this.open({ path: req.path, query: { ...req.query, watch: true }, signal: req.signal }, 0);
+    const res = await this.open({ path: req.path, query: { ...req.query, watch: true }, signal: req.signal });
     if ((res.statusCode ?? 0) >= 400) throw apiError(res.statusCode ?? 0, await readBody(res, req.signal));
+    req.onOpen?.();
     await new Promise<void>((resolve, reject) => {
       let buf = "";
       let timer: NodeJS.Timeout | undefined;
@@ -139,7 +163,8 @@ export class KubeClient {
     this.agent.destroy();
   }
 
-  private async open(req: KubeRequest, timeoutMs: number): Promise<IncomingMessage> {
+  /** Opens the request; bounded only by `req.signal` (request() adds the deadline, a watch has none). */
+  private async open(req: KubeRequest): Promise<IncomingMessage> {
     if (req.signal?.aborted) throw new AbortedError();
     const url = new URL(this.server + req.path);
     for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
@@ -147,7 +172,7 @@ export class KubeClient {
     try {
       await this.kubeConfig.applyToHTTPSOptions(opts);
     } catch (err) {
-      throw new KubeUnreachableError(`cannot apply Kubernetes credentials: ${(err as Error).message}`, { cause: err });
+      throw new KubeUnreachableError(`cannot apply Kubernetes credentials: ${redactCredentials((err as Error).message)}`, { cause: err });
     }
     const body = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
     const headers: Record<string, string> = {
@@ -163,13 +188,9 @@ export class KubeClient {
     const send = isHttps ? httpsRequest : httpRequest;
     return new Promise<IncomingMessage>((resolve, reject) => {
       const r = send(url, { ...opts, agent: opts.agent ?? (isHttps ? this.agent : undefined), method: req.method ?? "GET", headers, signal: req.signal }, resolve);
-      if (timeoutMs > 0) {
-        r.setTimeout(timeoutMs, () => r.destroy(new KubeUnreachableError(`${req.method ?? "GET"} ${req.path}: no answer in ${timeoutMs}ms`)));
-      }
       r.on("error", (err: Error) => {
         if (req.signal?.aborted) reject(new AbortedError());
-        else if (err instanceof KubeUnreachableError) reject(err);
-        else reject(new KubeUnreachableError(`${req.method ?? "GET"} ${this.server}${req.path}: ${err.message}`, { cause: err }));
+        else reject(new KubeUnreachableError(`${req.method ?? "GET"} ${this.shownServer}${req.path}: ${redactCredentials(err.message)}`, { cause: err }));
       });
       r.end(body);
     });

@@ -4,14 +4,18 @@
  * the first sync is first told of every cached object (as adds). A throwing
  * handler is logged and never stops the informer or other handlers.
  */
+import { systemClock } from "../util/clock.js";
 import { Latch } from "../util/latch.js";
 import { silentLogger, type Logger } from "../util/logger.js";
 import { Reflector, type ReflectorOptions, type ReflectorStats } from "./reflector.js";
 import { Store, type StoreHandler, type Versioned } from "./store.js";
 
-export interface InformerOptions<T extends Versioned> extends Omit<ReflectorOptions<T>, "store" | "onSynced"> {
+export interface InformerOptions<T extends Versioned> extends Omit<ReflectorOptions<T>, "store" | "onSynced" | "onHealthy"> {
   key: (obj: T) => string;
 }
+
+/** The informer's connection to the API server changed: it started failing (retried), or answers again. */
+export type InformerHealth = { readonly type: "failing"; readonly error: Error } | { readonly type: "recovered"; readonly downMs: number };
 
 export class Informer<T extends Versioned> {
   readonly store: Store<T>;
@@ -22,6 +26,8 @@ export class Informer<T extends Versioned> {
   private running: Promise<void> | undefined;
   private readonly syncedLatch = new Latch();
   private lastErr: Error | undefined;
+  private failingSince: number | undefined;
+  private readonly healthListeners = new Set<(h: InformerHealth) => void>();
 
   constructor(private readonly opts: InformerOptions<T>) {
     this.logger = opts.logger ?? silentLogger;
@@ -36,10 +42,20 @@ export class Informer<T extends Versioned> {
       onError: (err) => {
         this.lastErr = err;
         opts.onError?.(err);
+        if (this.failingSince !== undefined) return;
+        this.failingSince = (opts.clock ?? systemClock).now();
+        this.emitHealth({ type: "failing", error: err });
       },
       onSynced: () => {
         this.lastErr = undefined;
         this.syncedLatch.set();
+      },
+      onHealthy: () => {
+        if (this.failingSince === undefined) return;
+        const downMs = (opts.clock ?? systemClock).now() - this.failingSince;
+        this.failingSince = undefined;
+        this.lastErr = undefined;
+        this.emitHealth({ type: "recovered", downMs });
       },
     });
   }
@@ -48,9 +64,20 @@ export class Informer<T extends Versioned> {
     return this.syncedLatch.isSet;
   }
 
-  /** The last list/watch failure since the last successful LIST (it is retried). */
+  /** The last list/watch failure since the API server last answered (it is retried). */
   get lastError(): Error | undefined {
     return this.lastErr;
+  }
+
+  /** True from the first failure until the API server answers again. */
+  get failing(): boolean {
+    return this.failingSince !== undefined;
+  }
+
+  /** Transitions between failing and answering, one call each, in order. */
+  onHealth(listener: (h: InformerHealth) => void): () => void {
+    this.healthListeners.add(listener);
+    return () => this.healthListeners.delete(listener);
   }
 
   get stats(): Readonly<ReflectorStats> {
@@ -87,6 +114,10 @@ export class Informer<T extends Versioned> {
   /** Resolves at the first successful LIST; rejects with AbortedError if `signal` fires first. */
   whenSynced(signal?: AbortSignal): Promise<void> {
     return this.syncedLatch.wait(signal, "aborted before the cache synced");
+  }
+
+  private emitHealth(h: InformerHealth): void {
+    for (const l of this.healthListeners) this.call(() => l(h));
   }
 
   private each(fn: (h: StoreHandler<T>) => void): void {

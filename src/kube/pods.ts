@@ -15,6 +15,8 @@ export interface SlimPod extends Versioned {
   readonly annotations: Readonly<Record<string, string>>;
   readonly nodeName?: string;
   readonly podIP?: string;
+  /** status.podIPs (dual stack), podIP first. */
+  readonly podIPs: readonly string[];
   readonly phase?: string;
   readonly ready: boolean;
   /** deletionTimestamp is set: the pod is terminating. */
@@ -31,7 +33,7 @@ interface RawPod extends RawObject {
     deletionTimestamp?: string;
   };
   spec?: { nodeName?: string };
-  status?: { podIP?: string; phase?: string; startTime?: string; conditions?: { type?: string; status?: string }[] };
+  status?: { podIP?: string; podIPs?: { ip?: string }[]; phase?: string; startTime?: string; conditions?: { type?: string; status?: string }[] };
 }
 
 export const podKey = (p: { namespace: string; name: string }): string => `${p.namespace}/${p.name}`;
@@ -46,6 +48,8 @@ export function slimPodTransform(keepAnnotations: readonly string[]): (raw: RawO
       if (typeof v === "string") annotations[k] = v;
     }
     const start = pod.status?.startTime ? Date.parse(pod.status.startTime) : NaN;
+    const podIP = pod.status?.podIP || undefined;
+    const podIPs = (pod.status?.podIPs ?? []).map((p) => p.ip).filter((ip): ip is string => typeof ip === "string" && ip !== "" && ip !== podIP);
     return {
       namespace: md.namespace ?? "",
       name: md.name ?? "",
@@ -54,7 +58,8 @@ export function slimPodTransform(keepAnnotations: readonly string[]): (raw: RawO
       labels: { ...md.labels },
       annotations,
       nodeName: pod.spec?.nodeName,
-      podIP: pod.status?.podIP || undefined,
+      podIP,
+      podIPs: podIP === undefined ? podIPs : [podIP, ...podIPs],
       phase: pod.status?.phase,
       ready: pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
       terminating: Boolean(md.deletionTimestamp),

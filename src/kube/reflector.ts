@@ -48,6 +48,8 @@ export interface ReflectorOptions<T extends Versioned> {
   random?: () => number;
   onSynced?: () => void;
   onError?: (err: Error) => void;
+  /** The API server answered: a LIST succeeded or a WATCH stream opened (ends a run of errors). */
+  onHealthy?: () => void;
 }
 
 export interface ReflectorStats {
@@ -138,6 +140,7 @@ export class Reflector<T extends Versioned> {
     this.o.store.replace(items);
     this.rv = rv;
     this.o.onSynced?.();
+    this.o.onHealthy?.();
   }
 
   private async watch(signal: AbortSignal): Promise<void> {
@@ -153,6 +156,7 @@ export class Reflector<T extends Versioned> {
       },
       signal,
       inactivityTimeoutMs: this.o.inactivityTimeoutMs ?? 150_000,
+      onOpen: () => this.o.onHealthy?.(),
       onEvent: (ev) => this.handle(ev),
     });
   }

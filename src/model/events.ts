@@ -20,3 +20,15 @@ export type RegistryListener = (event: RegistryEvent) => void;
 export type ServiceSelector = ServiceName | "*";
 
 export const ALL_SERVICES = "*";
+
+/**
+ * A source's connection to what it discovers from: `synced` once its first
+ * full state is in; `failing` when it starts failing (it keeps retrying and
+ * keeps serving what it has); `recovered` when it answers again.
+ */
+export type StatusEvent =
+  | { readonly type: "synced" }
+  | { readonly type: "failing"; readonly error: Error & { readonly code?: string } }
+  | { readonly type: "recovered"; readonly downMs: number };
+
+export type StatusListener = (event: StatusEvent) => void;

@@ -21,6 +21,8 @@ export interface CodecRegistration {
   metadata: Readonly<Record<string, string>>;
   /** Epoch ms of registration. */
   registeredAt: number;
+  /** The registering process's id, where the format records one (dubbo-go's `pid` param). */
+  pid?: number;
 }
 
 /** An endpoint read back from entries. `host` undefined = use the pod's IP. */
@@ -52,6 +54,8 @@ export interface AnnotationCodec {
   readonly labelSelector: string;
   /** Entries must carry the address (dubbo-go's URL does); otherwise "" means "the pod IP". */
   readonly requiresHost: boolean;
+  /** Protocol of a registration that names none: what this format's consumers expect ("http" native, "dubbo" for dubbo-go). */
+  readonly defaultProtocol: string;
 
   /** Annotation value -> entries. Throws CodecError (bad base64, bad JSON, not an array of {k: string, v: string}, oversize). */
   decode(value: string): AnnotationEntry[];
@@ -68,4 +72,10 @@ export interface AnnotationCodec {
    * registrations kept in their order. Pure and deterministic.
    */
   apply(existing: readonly AnnotationEntry[], change: { drop: ReadonlySet<string>; add: readonly CodecRegistration[] }): AnnotationEntry[];
+  /**
+   * The states to write, in order, to go from `existing` to `next` (the last
+   * is `next`). Formats whose readers notice only part of a change written at
+   * once (dubbo-go) spread it over several writes; default: one write.
+   */
+  stages?(existing: readonly AnnotationEntry[], next: readonly AnnotationEntry[]): AnnotationEntry[][];
 }

@@ -3,6 +3,8 @@
  * so a pino logger can be passed as is. The default is silent except warnings
  * and errors, one line each on stderr.
  */
+import { escapeControl, redactCredentials } from "./text.js";
+
 export interface Logger {
   debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
@@ -10,11 +12,12 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
+/** One line per entry: values come from outside (pod names, annotations, server messages), so they are escaped and redacted. */
 function line(level: string, obj: object, msg?: string): void {
   const fields = Object.entries(obj)
     .map(([k, v]) => `${k}=${v instanceof Error ? v.message : typeof v === "string" ? v : JSON.stringify(v)}`)
     .join(" ");
-  process.stderr.write(`podreg ${level}: ${msg ?? ""}${fields ? ` ${fields}` : ""}\n`);
+  process.stderr.write(escapeControl(redactCredentials(`podreg ${level}: ${msg ?? ""}${fields ? ` ${fields}` : ""}`)) + "\n");
 }
 
 export const stderrLogger: Logger = {

@@ -74,9 +74,10 @@ describe("dubbo-go interop: captured dubbo-go annotations on a real API server",
   });
 
   it("discovers the providers dubbo-go wrote: interface as service, protocol, address from the URL, params as metadata", async () => {
-    // Pod IPs differ from the URLs' hosts: the address must come from the URL, as dubbo-go consumers dial it.
-    await createReadyPod(kc, { namespace: ns, name: "go-server-2022", podIP: "10.62.0.22", labels: DUBBO_PROVIDER, annotations: { [DUBBO_ANNOTATION]: FIXTURE_2022 } });
-    await createReadyPod(kc, { namespace: ns, name: "go-server-2020", podIP: "10.62.0.20", labels: DUBBO_PROVIDER, annotations: { [DUBBO_ANNOTATION]: FIXTURE_2020 } });
+    // The pods have the IPs their captured URLs advertise, as on the clusters they come from
+    // (an entry advertising another host is dropped: registry-claims.test.ts).
+    await createReadyPod(kc, { namespace: ns, name: "go-server-2022", podIP: "10.244.0.81", labels: DUBBO_PROVIDER, annotations: { [DUBBO_ANNOTATION]: FIXTURE_2022 } });
+    await createReadyPod(kc, { namespace: ns, name: "go-server-2020", podIP: "172.17.0.6", labels: DUBBO_PROVIDER, annotations: { [DUBBO_ANNOTATION]: FIXTURE_2020 } });
     await createReadyPod(kc, { namespace: ns, name: "go-consumer", podIP: "10.62.0.8", labels: { "dubbo.io/label": "dubbo.io.consumer" }, annotations: { [DUBBO_ANNOTATION]: ARTICLE_SAMPLE } });
     const logger = recordingLogger();
     const reg = open({ codec: "dubbo-go", logger });
@@ -141,7 +142,7 @@ describe("dubbo-go interop: captured dubbo-go annotations on a real API server",
 
   it("a podreg provider in dubbo-go format and a dubbo-go consumer in another pod see each other's providers", async () => {
     await createReadyPod(kc, { namespace: peers, name: "node-provider", podIP: "10.62.1.1" });
-    await createReadyPod(kc, { namespace: peers, name: "go-peer", podIP: "10.62.1.2", labels: DUBBO_PROVIDER, annotations: { [DUBBO_ANNOTATION]: FIXTURE_2022 } });
+    await createReadyPod(kc, { namespace: peers, name: "go-peer", podIP: "10.244.0.81", labels: DUBBO_PROVIDER, annotations: { [DUBBO_ANNOTATION]: FIXTURE_2022 } });
     const node = open({ codec: "dubbo-go", namespaces: [peers], pod: { namespace: peers, name: "node-provider" } });
     await node.register({ service: "com.example.Greeter", protocol: "tri", port: 20000, weight: 40, metadata: { methods: "SayHello", group: "g1" } });
     const goSide = open({ codec: createDubboGoCodec({ role: "consumer" }), namespaces: [peers], pod: { namespace: peers, name: "go-peer" } });
@@ -170,7 +171,7 @@ describe("dubbo-go interop: captured dubbo-go annotations on a real API server",
     assert.deepEqual(now.slice(0, original.length), original, "dubbo-go's entries kept, in order");
     assert.equal(now.length, original.length + 2, "a folder and a URL added");
     assert.deepEqual(now[original.length], { k: "/dubbo/com.example.Sidecar/providers", v: "" });
-    assert.ok(now[original.length + 1]!.k.startsWith("/dubbo/com.example.Sidecar/providers/tri%3A%2F%2F10.62.1.2%3A20002%2F"), now[original.length + 1]!.k);
+    assert.ok(now[original.length + 1]!.k.startsWith("/dubbo/com.example.Sidecar/providers/tri%3A%2F%2F10.244.0.81%3A20002%2F"), now[original.length + 1]!.k);
     await eventually("the sidecar is discovered", () => sidecar.instances("com.example.Sidecar").length === 1);
     assert.equal(sidecar.instances(USER_PROVIDER).length, 1, "the dubbo-go providers of the same pod are still there");
 

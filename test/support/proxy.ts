@@ -11,6 +11,8 @@ export interface Proxy {
   cut(): void;
   /** Open connections stay open but carry nothing more (a dead peer, a dropped NAT entry). */
   freeze(): void;
+  /** New connections are accepted and then hang: nothing is forwarded (a server that stopped answering). Until resume(). */
+  stall(): void;
   pause(): void;
   resume(): void;
   readonly connections: number;
@@ -21,10 +23,17 @@ export async function startProxy(target: { host: string; port: number }): Promis
   const sockets = new Set<Socket>();
   const pairs = new Set<[Socket, Socket]>();
   let paused = false;
+  let stalled = false;
   let accepted = 0;
   const server: Server = createServer((client) => {
     if (paused) {
       client.destroy();
+      return;
+    }
+    if (stalled) {
+      sockets.add(client);
+      client.on("close", () => sockets.delete(client));
+      client.on("error", () => {});
       return;
     }
     accepted++;
@@ -61,12 +70,16 @@ export async function startProxy(target: { host: string; port: number }): Promis
       }
       pairs.clear();
     },
+    stall: () => {
+      stalled = true;
+    },
     pause: () => {
       paused = true;
       cut();
     },
     resume: () => {
       paused = false;
+      stalled = false;
     },
     get connections() {
       return accepted;

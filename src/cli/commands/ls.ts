@@ -1,19 +1,20 @@
 import { Command } from "commander";
-import { fail, openForReading, registryOptions, syncOrFail, type RegistryFlags } from "../common.js";
+import { fail, openForReading, registryOptions, syncOrFail, timeoutOption, type RegistryFlags } from "../common.js";
 import { instanceJson, instanceTable } from "../format.js";
+import { terminalJson } from "../../util/text.js";
 
 export function lsCommand(): Command {
   return registryOptions(new Command("ls"))
     .description("list registered instances")
     .argument("[service]", "only this service")
     .option("--json", "JSON array of instances")
-    .option("--timeout <ms>", "how long to wait for the first sync", Number, 15_000)
+    .addOption(timeoutOption("how long to wait for the first sync", 15_000))
     .action(async (service: string | undefined, o: RegistryFlags & { json?: boolean; timeout: number }) => {
       const reg = openForReading(o);
       try {
         await syncOrFail(reg, o.timeout);
         const list = service ? reg.instances(service) : reg.services().flatMap((s) => reg.instances(s));
-        console.log(o.json ? JSON.stringify(list.map(instanceJson), null, 2) : instanceTable(list));
+        console.log(o.json ? terminalJson(list.map(instanceJson), 2) : instanceTable(list));
         await reg.close();
       } catch (err) {
         await reg.close().catch(() => {});

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { fail, openForReading, registryOptions, syncOrFail, type RegistryFlags } from "../common.js";
+import { fail, openForReading, registryOptions, statusLine, syncOrFail, timeoutOption, type RegistryFlags } from "../common.js";
 import { eventLines } from "../format.js";
 
 export function watchCommand(): Command {
@@ -7,7 +7,7 @@ export function watchCommand(): Command {
     .description("print instances as they are added, updated and removed (the current ones first, as added)")
     .argument("[service]", "only this service")
     .option("--json", "one JSON object a line: {type, instance}")
-    .option("--timeout <ms>", "how long to wait for the first sync", Number, 15_000)
+    .addOption(timeoutOption("how long to wait for the first sync", 15_000))
     .action(async (service: string | undefined, o: RegistryFlags & { json?: boolean; timeout: number }) => {
       const reg = openForReading(o);
       reg.subscribe(service ?? "*", (ev) => {
@@ -19,6 +19,11 @@ export function watchCommand(): Command {
         await reg.close().catch(() => {});
         fail(err);
       }
+      // Outages after the first sync: one line when the API server is lost, one when it answers again.
+      reg.onStatus((ev) => {
+        const line = statusLine(ev);
+        if (line) process.stderr.write(line + "\n");
+      });
       const stop = () => void reg.close().then(() => process.exit(0));
       process.once("SIGTERM", stop);
       process.once("SIGINT", stop);

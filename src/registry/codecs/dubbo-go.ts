@@ -1,10 +1,10 @@
 /**
- * dubbo-go v1.5.x's Kubernetes registry format, byte for byte (see
- * /work/shared/notes/dubbo-go-format.md), so podreg and dubbo-go processes
+ * dubbo-go v1.5.x's Kubernetes registry format, byte for byte (apache/dubbo-go
+ * v1.5.9 registry/base_registry.go, remoting/kubernetes), so podreg and dubbo-go processes
  * see each other. Per registered interface a provider writes, `v` always "":
  *   /dubbo/<QueryEscape(iface)>/providers                        (folder)
  *   /dubbo/<QueryEscape(iface)>/providers/<QueryEscape(rawURL)>   (the provider)
- * rawURL = <protocol>://<host>:<port>/<iface>?<url.Values.Encode(params)>.
+ * rawURL = <protocol>://<host>:<port>/<iface>?<QueryUnescape(url.Values.Encode(params))>.
  * Unlike dubbo-go we never append a duplicate: an entry's identity comes from
  * its parsed URL, so a restarted process replaces its previous URL (whose
  * timestamp and pid differ) instead of adding a second one.
@@ -12,7 +12,7 @@
 import { ConfigError } from "../../errors.js";
 import { CodecError, type AnnotationCodec, type AnnotationEntry, type CodecRegistration, type DecodedEndpoint } from "../codec.js";
 import { checkMaxBytes, checkRegistration, decodeEntries, lastPerIdentity } from "./entries.js";
-import { base64UrlPadded, goJsonMarshalEntries, goParseQuery, goPathUnescape, goQueryEscape, goQueryUnescape, goValuesEncode, utf8Bytes } from "./go-compat.js";
+import { base64UrlPadded, compareUtf8, goJsonMarshalEntries, goParseQuery, goPathUnescape, goQueryEscape, goQueryUnescape, utf8Bytes } from "./go-compat.js";
 
 export interface DubboGoCodecOptions {
   /** Label value this process writes: dubbo.io.provider (default) or dubbo.io.consumer. */
@@ -83,6 +83,37 @@ function folderKey(service: string): string {
   return `/dubbo/${goQueryEscape(service)}/providers`;
 }
 
+/** Bytes dubbo-go's own readers would misread in a raw query (it writes values unescaped): `&` `;` split, `#` ends the URL, `%` and `+` are decoded again, control bytes fail url.Parse. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNSAFE_PARAM = /[&;#%+\u0000-\u001f\u007f]/;
+/** Interface names written into the URL path as they are, as dubbo-go writes `c.Path`; anything else is escaped (readers take `interface=`). */
+const PLAIN_PATH = /^[A-Za-z0-9._$~-]+$/;
+
+function checkParams(service: string, params: Readonly<Record<string, string>>): void {
+  for (const [k, v] of Object.entries(params)) {
+    const bad = UNSAFE_PARAM.test(k) || k.includes("=") ? k : UNSAFE_PARAM.test(v) ? v : undefined;
+    if (bad !== undefined) {
+      throw new ConfigError(
+        `${CODEC} codec: registration of ${JSON.stringify(service)}: parameter ${JSON.stringify(k)} holds a character dubbo-go writes raw into its URL and its readers then misread (& ; # % + = in names, control characters)`,
+      );
+    }
+  }
+}
+
+/**
+ * The URL query exactly as dubbo-go v1.5 writes it: `url.QueryUnescape(
+ * params.Encode())`, i.e. sorted `k=v` pairs with the values unescaped inside
+ * the URL, which is then QueryEscaped once as a whole. checkParams() has
+ * refused the bytes for which that is ambiguous, so joining the raw pairs is
+ * the same text.
+ */
+function dubboQuery(params: Readonly<Record<string, string>>): string {
+  return Object.keys(params)
+    .sort(compareUtf8)
+    .map((k) => `${k}=${params[k] as string}`)
+    .join("&");
+}
+
 /**
  * The provider URL entry. Decisions:
  * - `weight` is always written, even at the default 100: explicit is what
@@ -91,23 +122,46 @@ function folderKey(service: string): string {
  *   captured annotations carry 10-digit values) and as its load balancer's
  *   warm-up reads it (`now.Unix() - timestamp`); milliseconds would disable
  *   warm-up on dubbo-go consumers.
+ * - `ip` and `pid` as dubbo-go's processURL adds them (ip = the advertised host).
  * - our params override metadata of the same name; empty values are dropped.
  */
 function providerEntry(reg: CodecRegistration): AnnotationEntry {
+  const host = stripBrackets(reg.host);
   const params: Record<string, string> = {
     ...reg.metadata,
     anyhost: "true",
     interface: reg.service,
+    ip: host,
+    ...(reg.pid === undefined ? {} : { pid: String(reg.pid) }),
     side: "provider",
     "registry.role": PROVIDER_ROLE,
     weight: dubboWeight(reg.weight),
     timestamp: String(Math.floor(reg.registeredAt / 1000)),
   };
   const nonEmpty = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== ""));
-  const host = stripBrackets(reg.host);
+  checkParams(reg.service, nonEmpty);
   const hostPort = `${host.includes(":") ? `[${host}]` : host}:${reg.port}`;
-  const rawUrl = `${reg.protocol}://${hostPort}/${goQueryEscape(reg.service)}?${goValuesEncode(nonEmpty)}`;
+  const path = PLAIN_PATH.test(reg.service) ? reg.service : goQueryEscape(reg.service);
+  const rawUrl = `${reg.protocol}://${hostPort}/${path}?${dubboQuery(nonEmpty)}`;
   return { k: `${folderKey(reg.service)}/${goQueryEscape(rawUrl)}`, v: "" };
+}
+
+/**
+ * dubbo-go v1.5 consumers notice only the first new key of one pod event
+ * (ListenServiceNodeEventWithPrefix replaces its watcher per event), so each
+ * new key gets a write of its own, in order: a folder before its first URL,
+ * as dubbo-go's own providers write them. Removals go with the first write.
+ */
+function oneNewKeyPerWrite(existing: readonly AnnotationEntry[], next: readonly AnnotationEntry[]): AnnotationEntry[][] {
+  const had = new Set(existing.map((e) => e.k));
+  const fresh = next.filter((e) => !had.has(e.k)).map((e) => e.k);
+  if (fresh.length <= 1) return [next.map((e) => ({ ...e }))];
+  const stages: AnnotationEntry[][] = [];
+  for (let n = 1; n <= fresh.length; n++) {
+    const allowed = new Set(fresh.slice(0, n));
+    stages.push(next.filter((e) => had.has(e.k) || allowed.has(e.k)).map((e) => ({ ...e })));
+  }
+  return stages;
 }
 
 export function createDubboGoCodec(options: DubboGoCodecOptions = {}): AnnotationCodec {
@@ -137,6 +191,7 @@ export function createDubboGoCodec(options: DubboGoCodecOptions = {}): Annotatio
     labelValue: role === "consumer" ? "dubbo.io.consumer" : "dubbo.io.provider",
     labelSelector: "dubbo.io/label in (dubbo.io.consumer,dubbo.io.provider)",
     requiresHost: true,
+    defaultProtocol: "dubbo",
     decode: (value) => decodeEntries(value, { maxBytes }),
     // Go's base64.URLEncoding over json.Marshal: dubbo-go's decoder rejects anything else.
     encode: (entries) => base64UrlPadded(utf8Bytes(goJsonMarshalEntries(entries))),
@@ -185,5 +240,6 @@ export function createDubboGoCodec(options: DubboGoCodecOptions = {}): Annotatio
       const remaining = [...emptied].filter((f) => !out.some((e) => e.k.startsWith(f + "/")));
       return remaining.length === 0 ? out : out.filter((e) => !remaining.includes(e.k));
     },
+    stages: oneNewKeyPerWrite,
   };
 }

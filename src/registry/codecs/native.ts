@@ -87,6 +87,7 @@ export function createNativeCodec(options: NativeCodecOptions = {}): AnnotationC
     labelValue,
     labelSelector: `${labelKey}=${labelValue}`,
     requiresHost: false,
+    defaultProtocol: "http",
     decode: (value) => decodeEntries(value, { maxBytes }),
     encode: (entries) => base64StdPadded(utf8Bytes(goJsonMarshalEntries(entries))),
     endpoints(entries) {

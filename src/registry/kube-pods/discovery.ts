@@ -6,14 +6,16 @@
 import type { SlimPod } from "../../kube/pods.js";
 import { DEFAULT_WEIGHT, type Instance } from "../../model/instance.js";
 import { CodecError, type AnnotationCodec } from "../codec.js";
+import { claimRefusal, podDeclarations, type ClaimPolicy } from "./declarations.js";
 
-export interface PodInstancesOptions {
+export interface PodInstancesOptions extends ClaimPolicy {
   codec: AnnotationCodec;
   /** Keep pods that are not Ready (their instances carry ready: false). */
   includeNotReady?: boolean;
 }
 
-export type PodInstancesResult = { instances: Instance[]; excluded?: string; error?: CodecError };
+/** `refused`: entries the pod may not advertise (declarations.ts), with why; the pod's other entries are kept. */
+export type PodInstancesResult = { instances: Instance[]; excluded?: string; error?: CodecError; refused?: { service: string; reason: string }[] };
 
 export const ZONE_LABEL = "topology.kubernetes.io/zone";
 
@@ -39,7 +41,14 @@ export function podInstances(pod: SlimPod, opts: PodInstancesOptions): PodInstan
     return { instances: [], error: new CodecError("PODREG_CODEC_SHAPE", `unexpected: ${(err as Error).message}`) };
   }
   const instances = new Map<string, Instance>();
+  const claims = { podIPs: pod.podIPs, decl: podDeclarations(pod.annotations) };
+  const refused: { service: string; reason: string }[] = [];
   for (const ep of endpoints) {
+    const reason = claimRefusal(ep, claims, opts);
+    if (reason !== undefined) {
+      refused.push({ service: ep.service, reason });
+      continue;
+    }
     const host = ep.host ?? pod.podIP!;
     const id = `kube-pods:${pod.namespace}/${pod.name}/${ep.service}/${ep.protocol}:${ep.host ? `${ep.host}:` : ""}${ep.port}`;
     instances.set(id, {
@@ -59,5 +68,5 @@ export function podInstances(pod: SlimPod, opts: PodInstancesOptions): PodInstan
       source: "kube-pods",
     });
   }
-  return { instances: [...instances.values()] };
+  return refused.length > 0 ? { instances: [...instances.values()], refused } : { instances: [...instances.values()] };
 }

@@ -11,14 +11,16 @@ import { Informer } from "../../kube/informer.js";
 import { podKey, slimPodTransform, type SlimPod } from "../../kube/pods.js";
 import type { ReflectorStats } from "../../kube/reflector.js";
 import { acquireInformer, type Lease } from "../../kube/shared.js";
-import type { RegistryListener, ServiceSelector } from "../../model/events.js";
+import type { RegistryListener, ServiceSelector, StatusListener } from "../../model/events.js";
 import type { Instance, ServiceName } from "../../model/instance.js";
 import { systemClock, type Clock } from "../../util/clock.js";
 import { stderrLogger, type Logger } from "../../util/logger.js";
 import type { AnnotationCodec } from "../codec.js";
 import { codecByName } from "../codecs/index.js";
 import { InstanceHub } from "../hub.js";
-import { RegistrationError, validateSpec, type RegistrationHandle, type RegistrationSpec, type Registry, type Subscription } from "../registry.js";
+import { DeregistrationError, RegistrationError, validateSpec, type RegistrationHandle, type RegistrationSpec, type Registry, type Subscription } from "../registry.js";
+import { StatusTracker } from "../status.js";
+import { HOSTS_ANNOTATION, SERVICES_ANNOTATION } from "./declarations.js";
 import { podInstances } from "./discovery.js";
 import { ownNamespace, podIdentity, type PodIdentity } from "./identity.js";
 import { PodAnnotationWriter } from "./writer.js";
@@ -33,11 +35,21 @@ export interface KubePodsRegistryOptions {
   namespaces?: readonly string[] | "all";
   /** Also keep pods that are not Ready (their instances have ready: false). */
   includeNotReady?: boolean;
+  /** Consumers: drop entries of pods whose template declares no podreg.io/services (default false; see docs/security.md). */
+  requireDeclaredServices?: boolean;
+  /** Consumers: drop entries advertising a host that is neither a pod IP nor in the pod's podreg.io/hosts (default true). */
+  verifyHosts?: boolean;
+  /** Providers: allow register() to advertise any host (default false: pod IPs and podreg.io/hosts only). */
+  allowAnyHost?: boolean;
+  /** Providers: watch the own pod and restore entries someone else removed or changed (default true). */
+  selfHeal?: boolean;
+  /** Providers: bound on register/update without a signal of their own; transient failures are retried within it. Default 30000 ms. */
+  writeTimeoutMs?: number;
   /** This process's pod; default from POD_NAME/POD_NAMESPACE, HOSTNAME and the service-account namespace. */
   pod?: PodIdentity;
   /** Deregister on SIGTERM/SIGINT (default true). The signal is re-raised afterwards if nothing else handles it. */
   handleSignals?: boolean;
-  /** Bound on deregistration at close or on a signal. Default 5000 ms. */
+  /** Bound on deregistration at close or on a signal; failures are retried within it. Default 5000 ms. */
   deregisterTimeoutMs?: number;
   /** Watch inactivity timeout (see Reflector). */
   inactivityTimeoutMs?: number;
@@ -49,6 +61,10 @@ export interface KubePodsRegistryOptions {
 export interface KubePodsStats {
   /** Distinct malformed annotations skipped. */
   malformed: number;
+  /** Distinct entries dropped because their pod may not advertise them (undeclared service, foreign host). */
+  refused: number;
+  /** Times this process's registrations were restored after someone else removed or changed them. */
+  restored: number;
   /** The last list/watch failure of any watch since its last successful LIST (retried with backoff). */
   lastError?: Error;
   watches: Readonly<ReflectorStats>[];
@@ -68,8 +84,12 @@ export class KubePodsRegistry implements Registry {
   private readonly handles = new Set<RegistrationHandle>();
   private readonly warned = new Set<string>();
   private malformed = 0;
+  private refused = 0;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private signalHandler: ((sig: NodeJS.Signals) => void) | undefined;
+  private readonly tracker: StatusTracker;
+  private readonly usedWriters = new Set<PodAnnotationWriter>();
 
   constructor(private readonly o: KubePodsRegistryOptions = {}) {
     this.ownClient = !o.client;
@@ -77,6 +97,7 @@ export class KubePodsRegistry implements Registry {
     this.codec = typeof o.codec === "object" ? o.codec : codecByName(o.codec ?? "native");
     this.logger = o.logger ?? stderrLogger;
     this.hub = new InstanceHub(this.logger);
+    this.tracker = new StatusTracker(() => (o.clock ?? systemClock).now(), this.logger);
   }
 
   /** The namespaces discovery watches ("*" = all). */
@@ -88,7 +109,7 @@ export class KubePodsRegistry implements Registry {
 
   async register(spec: RegistrationSpec, opts: { signal?: AbortSignal } = {}): Promise<RegistrationHandle> {
     if (this.closed) throw new RegistrationError("PODREG_CLOSED", "registry is closed");
-    const s = validateSpec(spec);
+    const s = validateSpec(spec, this.codec.defaultProtocol);
     const writer = this.writer();
     const token = await writer.add(
       { service: s.service, protocol: s.protocol, port: s.port, weight: s.weight, metadata: s.metadata, host: s.host, registeredAt: (this.o.clock ?? systemClock).now() },
@@ -98,12 +119,12 @@ export class KubePodsRegistry implements Registry {
     const handle: RegistrationHandle = {
       service: s.service,
       update: (change, uo) => {
-        validateSpec({ ...spec, ...change });
+        validateSpec({ ...s, ...change });
         return writer.update(token, change, uo?.signal);
       },
       close: async (co) => {
         if (!open) return;
-        await writer.remove(token, co?.signal);
+        await writer.remove(token, co?.signal ?? AbortSignal.timeout(this.o.deregisterTimeoutMs ?? 5000));
         open = false;
         this.handles.delete(handle);
       },
@@ -139,20 +160,52 @@ export class KubePodsRegistry implements Registry {
 
   stats(): KubePodsStats {
     const leases = this.leases ?? [];
-    return { malformed: this.malformed, lastError: leases.find((l) => l.informer.lastError)?.informer.lastError, watches: leases.map((l) => l.informer.stats) };
+    return {
+      malformed: this.malformed,
+      refused: this.refused,
+      restored: [...this.usedWriters].reduce((n, w) => n + w.restores, 0),
+      lastError: leases.find((l) => l.informer.lastError)?.informer.lastError,
+      watches: leases.map((l) => l.informer.stats),
+    };
   }
 
-  /** Deregisters everything this registry registered (bounded by deregisterTimeoutMs), then stops watching. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * `synced` once the first full state is in, `failing` when a watch starts
+   * failing (it retries; the cache keeps serving), `recovered` when the API
+   * server answers again. Delivered asynchronously, in order.
+   */
+  onStatus(listener: StatusListener): Subscription {
+    this.watch();
+    return this.tracker.onStatus(listener);
+  }
+
+  /**
+   * Deregisters everything this registry registered, retrying failures
+   * within deregisterTimeoutMs, then stops watching. Rejects with
+   * DeregistrationError if an entry may still be advertised. Every call
+   * returns the same promise: a second close (a second SIGTERM) waits for the
+   * first instead of abandoning it.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
     this.closed = true;
-    this.removeSignalHandlers();
     const signal = AbortSignal.timeout(this.o.deregisterTimeoutMs ?? 5000);
     const results = await Promise.allSettled([...this.handles].map((h) => h.close({ signal })));
-    for (const r of results) if (r.status === "rejected") this.logger.error({ err: r.reason as Error }, "deregistration failed");
+    this.removeSignalHandlers();
     for (const u of this.unhooks) u();
     await Promise.all((this.leases ?? []).map((l) => l.release()));
+    await Promise.all([...this.usedWriters].filter((w) => w.size === 0).map((w) => w.stop()));
     if (this.ownClient) this.client.close();
+    const failed = results.flatMap((r) => (r.status === "rejected" ? [r.reason as Error] : []));
+    if (failed.length === 1) throw failed[0];
+    if (failed.length > 1) {
+      const remaining = failed.flatMap((e) => (e instanceof DeregistrationError ? e.remaining : []));
+      throw new DeregistrationError(`${failed.length} registrations may still be advertised: ${failed.map((e) => e.message).join("; ")}`, { cause: failed[0], remaining });
+    }
   }
 
   private writer(): PodAnnotationWriter {
@@ -161,7 +214,20 @@ export class KubePodsRegistry implements Registry {
     if (!pool) writers.set(this.client, (pool = new Map()));
     const key = `${pod.namespace}/${pod.name}/${this.codec.annotationKey}`;
     let w = pool.get(key);
-    if (!w) pool.set(key, (w = new PodAnnotationWriter({ client: this.client, pod, codec: this.codec, clock: this.o.clock })));
+    if (!w) {
+      w = new PodAnnotationWriter({
+        client: this.client,
+        pod,
+        codec: this.codec,
+        clock: this.o.clock,
+        logger: this.logger,
+        allowAnyHost: this.o.allowAnyHost,
+        selfHeal: this.o.selfHeal,
+        writeTimeoutMs: this.o.writeTimeoutMs,
+      });
+      pool.set(key, w);
+    }
+    this.usedWriters.add(w);
     return w;
   }
 
@@ -169,7 +235,7 @@ export class KubePodsRegistry implements Registry {
   private watch(): void {
     if (this.leases || this.closed) return;
     const nss = this.namespaces;
-    const transform = slimPodTransform([this.codec.annotationKey]);
+    const transform = slimPodTransform([this.codec.annotationKey, SERVICES_ANNOTATION, HOSTS_ANNOTATION]);
     this.leases = nss.map((ns) => {
       const path = ns === "*" ? "/api/v1/pods" : `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`;
       const key = `pods|${path}|${this.codec.labelSelector}|${this.codec.annotationKey}`;
@@ -191,6 +257,7 @@ export class KubePodsRegistry implements Registry {
     });
     for (const lease of this.leases) {
       this.unhooks.push(
+        lease.informer.onHealth((h) => (h.type === "failing" ? this.tracker.fail(lease, h.error) : this.tracker.recover(lease))),
         lease.informer.addHandler({
           onAdd: (p) => this.onPod(p),
           onUpdate: (_, p) => this.onPod(p),
@@ -200,33 +267,55 @@ export class KubePodsRegistry implements Registry {
     }
     const leases = this.leases;
     void Promise.all(leases.map((l) => l.informer.whenSynced())).then(() => {
-      if (!this.closed) this.hub.markSynced();
+      if (this.closed) return;
+      this.hub.markSynced();
+      this.tracker.markSynced();
     });
   }
 
   private onPod(pod: SlimPod): void {
-    const res = podInstances(pod, { codec: this.codec, includeNotReady: this.o.includeNotReady });
-    if (res.error) {
-      // One warning per distinct bad value: a pod that keeps a bad annotation must not flood the log.
-      const value = pod.annotations[this.codec.annotationKey] ?? "";
-      const sig = `${podKey(pod)}#${createHash("sha256").update(value).digest("hex").slice(0, 16)}`;
-      if (this.warned.size > 10_000) this.warned.clear(); // bounded memory under churn of bad values
-      if (!this.warned.has(sig)) {
-        this.warned.add(sig);
-        this.malformed++;
-        this.logger.warn({ pod: podKey(pod), code: res.error.code, reason: res.error.message }, "skipping pod with a malformed registry annotation");
-      }
+    const res = podInstances(pod, {
+      codec: this.codec,
+      includeNotReady: this.o.includeNotReady,
+      requireDeclaredServices: this.o.requireDeclaredServices,
+      verifyHosts: this.o.verifyHosts,
+    });
+    if (res.error && this.firstTime(pod, res.error.code)) {
+      this.malformed++;
+      this.logger.warn({ pod: podKey(pod), code: res.error.code, reason: res.error.message }, "skipping pod with a malformed registry annotation");
+    }
+    for (const r of res.refused ?? []) {
+      if (!this.firstTime(pod, r.reason)) continue;
+      this.refused++;
+      this.logger.warn({ pod: podKey(pod), service: r.service, reason: r.reason }, "skipping an entry this pod may not advertise");
     }
     this.hub.setGroup(podKey(pod), res.instances);
+  }
+
+  /** One warning per pod, annotation value and reason: a pod that keeps a bad entry must not flood the log. */
+  private firstTime(pod: SlimPod, reason: string): boolean {
+    const value = pod.annotations[this.codec.annotationKey] ?? "";
+    const sig = `${podKey(pod)}#${createHash("sha256").update(value).update("\u0000").update(reason).digest("hex").slice(0, 16)}`;
+    if (this.warned.size > 10_000) this.warned.clear(); // bounded memory under churn of bad values
+    if (this.warned.has(sig)) return false;
+    this.warned.add(sig);
+    return true;
   }
 
   private installSignalHandlers(): void {
     if (this.signalHandler || this.o.handleSignals === false) return;
     const handler = (sig: NodeJS.Signals) => {
-      void this.close().finally(() => {
-        // Keep the default meaning of the signal (exit) unless the host handles it itself.
-        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-      });
+      if (this.closing) {
+        // A second signal must not abandon a deregistration in progress; it is bounded by deregisterTimeoutMs.
+        this.logger.warn({ signal: sig }, "deregistration in progress; the process exits when it ends");
+        return;
+      }
+      void this.close()
+        .catch((err: unknown) => this.logger.error({ err: err as Error, code: (err as { code?: string }).code }, "deregistration failed"))
+        .finally(() => {
+          // Keep the default meaning of the signal (exit) unless the host handles it itself.
+          if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+        });
     };
     this.signalHandler = handler;
     process.on("SIGTERM", handler);

@@ -42,7 +42,7 @@ describe("slim pods", () => {
       deletionTimestamp: "2026-01-01T00:00:00Z",
     },
     spec: { nodeName: "node-9", containers: [{ name: "c", image: "i" }] },
-    status: { podIP: "10.0.0.1", phase: "Running", startTime: "2026-01-01T00:00:00Z", conditions: [{ type: "Ready", status: "True" }] },
+    status: { podIP: "10.0.0.1", podIPs: [{ ip: "10.0.0.1" }, { ip: "fd00::1" }], phase: "Running", startTime: "2026-01-01T00:00:00Z", conditions: [{ type: "Ready", status: "True" }] },
   };
 
   it("keeps what discovery needs and nothing else", () => {
@@ -56,6 +56,7 @@ describe("slim pods", () => {
       annotations: { "podreg.io/annotation": "v" },
       nodeName: "node-9",
       podIP: "10.0.0.1",
+      podIPs: ["10.0.0.1", "fd00::1"],
       phase: "Running",
       ready: true,
       terminating: true,
@@ -67,6 +68,7 @@ describe("slim pods", () => {
     const p = transform({ metadata: { name: "x", namespace: "n", resourceVersion: "1" } });
     assert.equal(p.ready, false);
     assert.equal(p.podIP, undefined);
+    assert.deepEqual(p.podIPs, []);
     assert.equal(p.terminating, false);
     assert.equal(p.startTime, undefined);
   });

@@ -115,15 +115,18 @@ describe("dubbo-go codec: writing", () => {
     assert.throws(() => createDubboGoCodec({ role: "both" as "provider" }), ConfigError);
   });
 
-  it("writes the folder, then the provider URL dubbo-go would write", () => {
-    const entries = codec.apply([], { drop: none, add: [echo] });
+  it("writes the folder, then the provider URL dubbo-go would write (values raw inside the URL, as QueryUnescape(params.Encode()))", () => {
+    const entries = codec.apply([], { drop: none, add: [{ ...echo, pid: 42 }] });
     const raw =
-      "dubbo://10.0.0.7:20000/com.example.Echo?anyhost=true&group=g1&interface=com.example.Echo&methods=Say%2CHello" +
-      "&registry.role=3&side=provider&timestamp=1700000000&version=1.0&weight=50";
+      "dubbo://10.0.0.7:20000/com.example.Echo?anyhost=true&group=g1&interface=com.example.Echo&ip=10.0.0.7&methods=Say,Hello" +
+      "&pid=42&registry.role=3&side=provider&timestamp=1700000000&version=1.0&weight=50";
     assert.deepEqual(entries, [
       { k: "/dubbo/com.example.Echo/providers", v: "" },
       { k: "/dubbo/com.example.Echo/providers/" + goQueryEscape(raw), v: "" },
     ]);
+    // Escaped once, as dubbo-go does: `methods%3DSay%2CHello`, never `%252C`.
+    assert.ok(entries[1]!.k.includes("methods%3DSay%2CHello%26"));
+    assert.ok(!entries[1]!.k.includes("%25"));
     assert.match(codec.encode(entries), /^[A-Za-z0-9_-]*={0,2}$/);
     assert.equal(codec.encode(entries).length % 4, 0);
   });
@@ -191,6 +194,39 @@ describe("dubbo-go codec: writing", () => {
     assert.deepEqual(codec.apply(article, { drop: new Set([codec.identity(echo), "dubbo|x|y|z|1"]), add: [] }), article);
   });
 
+  it("refuses parameters dubbo-go's readers would misread in its raw query", () => {
+    for (const metadata of <Record<string, string>[]>[{ a: "x&y" }, { a: "50%" }, { a: "a+b" }, { a: "x#y" }, { a: "x;y" }, { "a=b": "c" }, { a: "line\nbreak" }]) {
+      assert.throws(() => codec.apply([], { drop: none, add: [{ ...echo, metadata }] }), ConfigError, JSON.stringify(metadata));
+    }
+    // `=` in a value and spaces survive dubbo-go's parsing, so they are allowed and read back.
+    const [ep] = codec.endpoints(applyRoundTrip([], { add: [{ ...echo, metadata: { expr: "a=b", note: "two words" } }] }));
+    assert.deepEqual([ep?.metadata["expr"], ep?.metadata["note"]], ["a=b", "two words"]);
+  });
+
+  it("still reads the doubly escaped URLs earlier podreg versions wrote", () => {
+    const old = "dubbo://10.0.0.7:20000/com.example.Echo?" + goValuesEncode({ interface: "com.example.Echo", methods: "Say,Hello" });
+    const [ep] = codec.endpoints([{ k: "/dubbo/com.example.Echo/providers/" + goQueryEscape(old), v: "" }]);
+    assert.equal(ep?.metadata["methods"], "Say,Hello");
+  });
+
+  it("stages a write so each new key has a write of its own, folder first", () => {
+    const user = { ...echo, service: "com.example.User" };
+    const next = codec.apply([], { drop: none, add: [echo, user] });
+    const stages = codec.stages!([], next);
+    assert.equal(stages.length, 4);
+    assert.deepEqual(stages.map((s) => s.length), [1, 2, 3, 4]);
+    assert.equal(stages[0]![0]!.k, "/dubbo/com.example.Echo/providers");
+    assert.deepEqual(stages.at(-1), next);
+    for (let i = 1; i < stages.length; i++) {
+      const before = new Set(stages[i - 1]!.map((e) => e.k));
+      assert.equal(stages[i]!.filter((e) => !before.has(e.k)).length, 1, `stage ${i} adds one key`);
+    }
+    // A re-registration while the folder is held: one new key, one write (the old URL goes in it too).
+    const had = codec.apply([], { drop: none, add: [echo] });
+    const again = codec.apply(had, { drop: none, add: [{ ...echo, weight: 7 }] });
+    assert.deepEqual(codec.stages!(had, again), [again]);
+  });
+
   it("rejects registrations dubbo-go could not read", () => {
     for (const bad of [{ host: "" }, { port: 0 }, { port: 70000 }, { weight: -1 }, { protocol: "a/b" }, { service: "" }, { host: "a|b" }]) {
       assert.throws(() => codec.apply([], { drop: none, add: [{ ...echo, ...bad }] }), ConfigError, JSON.stringify(bad));
@@ -238,7 +274,13 @@ describe("dubbo-go codec: random histories", () => {
       host: fc.constantFrom("10.0.0.1", "10.0.0.2", "fd00::1"),
       port: fc.constantFrom(20000, 20001),
       weight: fc.integer({ min: 0, max: 500 }),
-      metadata: fc.dictionary(fc.constantFrom("group", "version", "methods", "app.version"), fc.string({ unit: "binary", minLength: 1, maxLength: 6 }), { noNullPrototype: true }),
+      // Any value but the bytes checkParams refuses (tested above).
+      metadata: fc.dictionary(
+        fc.constantFrom("group", "version", "methods", "app.version"),
+        // eslint-disable-next-line no-control-regex -- the same class as the codec's
+        fc.string({ unit: "binary", minLength: 1, maxLength: 6 }).filter((v) => !/[&;#%+\u0000-\u001f\u007f]/.test(v)),
+        { noNullPrototype: true },
+      ),
       registeredAt: fc.integer({ min: 0, max: 2_000_000_000_000 }),
     },
     { noNullPrototype: true },
