@@ -7,7 +7,10 @@
  *
  * It also builds dist/ (tsc -p tsconfig.build.json) while the control plane
  * starts, so the tests that import the package by name ("podreg/balancer")
- * see the current sources, and a broken build fails the run.
+ * see the current sources, and a broken build fails the run. The dubbo-go
+ * peer (testenv/go/dubbogo, about a minute and a half cold) is built beside
+ * them too, once per module hash; if it can't be built, only the tests that
+ * need it fail, with the reason (PODREG_TESTENV_DUBBOGO_ERROR).
  *
  * npm test -- test/unit/foo.test.ts   runs only the given files.
  */
@@ -15,7 +18,7 @@ import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { startControlPlane, type ControlPlane } from "../testenv/index.js";
+import { ensureDubboGoPeer, startControlPlane, type ControlPlane } from "../testenv/index.js";
 
 const args = process.argv.slice(2);
 const files = args.length > 0 ? args : listTests("test");
@@ -32,6 +35,12 @@ const build = new Promise<number>((resolve) =>
   spawn(process.execPath, [tsc, "-p", "tsconfig.build.json"], { stdio: "inherit" }).on("exit", (c, s) => resolve(c ?? (s ? 1 : 0))),
 );
 
+// Started before the control plane so a cold build overlaps the control plane's own; a cached one returns at once.
+const peerBuild = ensureDubboGoPeer({ log: (l) => console.log(l) }).then(
+  () => undefined,
+  (err: unknown) => `${(err as { code?: string }).code ?? "ERROR"}: ${err instanceof Error ? err.message : String(err)}`,
+);
+
 const env: NodeJS.ProcessEnv = { ...process.env };
 let cp: ControlPlane | undefined;
 const t0 = Date.now();
@@ -46,6 +55,12 @@ try {
   const code = (err as { code?: string }).code ?? "ERROR";
   env.PODREG_TESTENV_ERROR = `${code}: ${err instanceof Error ? err.message : String(err)}`;
   console.error(`testenv: the control plane could not start; tests that need it will fail.\n${env.PODREG_TESTENV_ERROR}`);
+}
+
+const peerError = await peerBuild;
+if (peerError !== undefined) {
+  env.PODREG_TESTENV_DUBBOGO_ERROR = peerError;
+  console.error(`testenv: the dubbo-go peer could not be built; tests that need it will fail.\n${peerError}`);
 }
 
 if ((await build) !== 0) {

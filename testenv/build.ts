@@ -94,7 +94,8 @@ function kubeLdflags(kube: string): string {
   return ["-s", "-w", ...sets].join(" ");
 }
 
-async function acquireLock(lock: string, log: (line: string) => void): Promise<void> {
+/** A per-user build lock (a directory): a second builder waits for the first instead of racing it; a dead owner's lock is taken over. */
+export async function acquireLock(lock: string, log: (line: string) => void): Promise<void> {
   for (let announced = false; ; ) {
     try {
       mkdirSync(lock);
@@ -151,7 +152,8 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env: NodeJS.Proc
   });
 }
 
-async function checkGo(env: NodeJS.ProcessEnv): Promise<void> {
+/** Fails with PODREG_TESTENV_GO_MISSING / _GO_TOO_OLD when Go can't build the wrapper modules. */
+export async function checkGo(env: NodeJS.ProcessEnv): Promise<void> {
   let res: RunResult;
   try {
     res = await run("go", ["env", "GOVERSION"], { env });
@@ -173,7 +175,8 @@ async function checkGo(env: NodeJS.ProcessEnv): Promise<void> {
 
 const PROXY_FAILURE = /(proxy\.golang\.org|GOPROXY|dial tcp|no such host|connection refused|i\/o timeout|TLS handshake|403 Forbidden|404 Not Found|410 Gone)/;
 
-async function goBuild(opts: { cwd: string; env: NodeJS.ProcessEnv; args: string[] }): Promise<void> {
+/** `go build -trimpath` in a wrapper module, static; proxy failures reported as PODREG_TESTENV_GO_PROXY. */
+export async function goBuild(opts: { cwd: string; env: NodeJS.ProcessEnv; args: string[] }): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...opts.env, CGO_ENABLED: "0" }; // as upstream builds them: static, no C toolchain
   const res = await run("go", ["build", "-trimpath", ...opts.args], { cwd: opts.cwd, env });
   if (res.code === 0) return;

@@ -5,12 +5,13 @@
  * npm run testenv -- build           build (or find) the binaries only
  */
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { resolve, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { ensureBinaries } from "./build.js";
 import { startControlPlane } from "./controlplane.js";
+import { makeDir, openPrivateLog, writePrivateFile } from "./files.js";
 
 interface State {
   pid: number;
@@ -24,7 +25,13 @@ const statePath = (dir: string) => join(dir, "state.json");
 
 function readState(dir: string): State | undefined {
   try {
-    return JSON.parse(readFileSync(statePath(dir), "utf8")) as State;
+    // O_NOFOLLOW: a state.json planted as a link would point `stop` at someone else's pid.
+    const fd = openSync(statePath(dir), constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      return JSON.parse(readFileSync(fd, "utf8")) as State;
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return undefined;
   }
@@ -48,7 +55,7 @@ function fail(message: string): never {
 
 async function up(dirArg: string): Promise<void> {
   const dir = resolve(dirArg);
-  mkdirSync(dir, { recursive: true });
+  makeDir(dir);
   const running = readState(dir);
   if (running && alive(running.pid)) {
     console.log(`export KUBECONFIG=${running.kubeconfig}`);
@@ -57,7 +64,7 @@ async function up(dirArg: string): Promise<void> {
   }
   rmSync(statePath(dir), { force: true });
   const logPath = join(dir, "testenv.log");
-  const fd = openSync(logPath, "w");
+  const fd = openPrivateLog(logPath, { truncate: true });
   const self = fileURLToPath(import.meta.url);
   const child = spawn(process.execPath, [...process.execArgv, self, "serve", "--dir", dir], { detached: true, stdio: ["ignore", fd, fd] });
   closeSync(fd);
@@ -99,7 +106,7 @@ async function serve(dirArg: string): Promise<void> {
   process.on("SIGTERM", () => void shutdown());
   process.on("SIGINT", () => void shutdown());
   process.on("SIGHUP", () => void shutdown());
-  writeFileSync(statePath(dir), JSON.stringify(state, null, 2) + "\n");
+  writePrivateFile(statePath(dir), JSON.stringify(state, null, 2) + "\n");
   setInterval(() => {}, 1 << 30); // stay up until told to stop
 }
 

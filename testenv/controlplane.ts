@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBinaries, type Binaries } from "./build.js";
 import { TestEnvError } from "./errors.js";
+import { ensurePrivateDir, makeDir, writePrivateFile } from "./files.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { createPki, type Pki } from "./pki.js";
 import { Reaper, freePort, startComponent, waitFor, type Component } from "./process.js";
@@ -66,7 +67,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const binaries = await ensureBinaries({ log });
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "podreg-testenv-"));
-  mkdirSync(dir, { recursive: true });
+  makeDir(dir);
   const pki = createPki();
   for (let attempt = 1; ; attempt++) {
     try {
@@ -86,12 +87,9 @@ async function startOnce(o: ControlPlaneOptions & { dir: string; ownDir: boolean
   const logs = join(dir, "logs");
   const etcdData = join(dir, "etcd");
   rmSync(etcdData, { recursive: true, force: true });
-  for (const d of [pkiDir, logs]) mkdirSync(d, { recursive: true, mode: 0o700 });
-  const file = (name: string, text: string) => {
-    const p = join(pkiDir, name);
-    writeFileSync(p, text, { mode: 0o600 });
-    return p;
-  };
+  // Private on every start, not only the first: a folder reused from an older run keeps its files.
+  for (const d of [pkiDir, logs]) ensurePrivateDir(d);
+  const file = (name: string, text: string) => writePrivateFile(join(pkiDir, name), text);
   const caFile = file("ca.crt", pki.ca.certPem);
   const servingCert = file("apiserver.crt", pki.serving.certPem);
   const servingKey = file("apiserver.key", pki.serving.keyPem);

@@ -3,3 +3,14 @@ export { startControlPlane, httpsGet, DEFAULT_CONTROLLERS, type ControlPlane, ty
 export { TestEnvError } from "./errors.js";
 export { kubeconfigYaml, writeKubeconfig, type KubeconfigOptions, type KubeconfigUser } from "./kubeconfig.js";
 export * from "./helpers.js";
+export {
+  ensureDubboGoPeer,
+  grantDubboGoPodAccess,
+  inClusterCredentials,
+  startDubboGoPeer,
+  type DubboGoPeer,
+  type DubboGoPeerBinary,
+  type DubboGoPeerOptions,
+  type InClusterCredentials,
+  type PeerEvent,
+} from "./peers.js";

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { writePrivateFile } from "./files.js";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
@@ -46,8 +46,7 @@ export function kubeconfigYaml(opts: KubeconfigOptions): string {
   ].join("\n");
 }
 
-/** Writes a kubeconfig readable only by its owner (it holds credentials). */
+/** Writes a kubeconfig readable only by its owner (it holds credentials), never through a symlink. */
 export function writeKubeconfig(path: string, opts: KubeconfigOptions): string {
-  writeFileSync(path, kubeconfigYaml(opts), { mode: 0o600 });
-  return path;
+  return writePrivateFile(path, kubeconfigYaml(opts));
 }

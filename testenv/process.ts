@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { TestEnvError } from "./errors.js";
+import { openPrivateLog } from "./files.js";
 
 /**
  * The reaper is a tiny detached node process that holds a pipe from its owner.
@@ -66,7 +67,7 @@ export interface Component {
 }
 
 export function startComponent(opts: { name: string; bin: string; args: string[]; logPath: string; reaper: Reaper; cwd?: string }): Component {
-  const fd = openSync(opts.logPath, "a");
+  const fd = openPrivateLog(opts.logPath); // logs may hold tokens and key paths
   const proc = spawn(opts.bin, opts.args, { stdio: ["ignore", fd, fd], cwd: opts.cwd });
   closeSync(fd);
   let exitCode: number | null | undefined;

@@ -37,7 +37,7 @@ async function onceAllowed<T>(what: string, fn: () => Promise<T>, timeoutMs = 10
   }
 }
 
-describe("deploy/rbac.yaml: least privilege is enough for podreg", () => {
+describe("deploy/rbac.yaml: the Role grants what podreg needs (admission-policy.yaml narrows writes to the own pod)", () => {
   let kc: KubeConfig;
   let core: CoreV1Api;
   let ns: string;

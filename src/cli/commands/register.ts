@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { codecByName } from "../../registry/codecs/index.js";
 import { validateSpec, type RegistrationSpec } from "../../registry/registry.js";
+import { AbortedError } from "../../errors.js";
 import { escapeControl } from "../../util/text.js";
 import { fail, integerArg, numberArg, openRegistry, registryOptions, timeoutOption, type RegistryFlags } from "../common.js";
 
@@ -44,23 +45,29 @@ export function registerCommand(): Command {
         fail(err);
       }
       const name = `${escapeControl(spec.service)} ${spec.protocol}:${spec.port}`;
-      let reg;
-      try {
-        reg = openRegistry(o, { allowAnyHost: o.allowAnyHost, deregisterTimeoutMs: o.deregisterTimeout });
-        await reg.register(spec, { signal: AbortSignal.timeout(o.timeout) });
-      } catch (err) {
-        await reg?.close().catch(() => {});
-        fail(err);
-      }
-      console.log(`registered ${name}; Ctrl-C or SIGTERM deregisters`);
-      const registry = reg;
+      // Handlers go in before anything is written: a SIGTERM that lands between the PATCH and the
+      // "registered" line must deregister, not kill the process with the entry left behind.
+      const registering = new AbortController();
+      let registry: ReturnType<typeof openRegistry> | undefined;
+      let registered = false;
       let signals = 0;
       let startedAt = 0;
+      const stop = async (sig: string) => {
+        try {
+          await registry?.close();
+          console.log(`deregistered ${escapeControl(spec.service)} (${sig})`);
+          process.exit(0);
+        } catch (err) {
+          fail(err);
+        }
+      };
       const onSignal = (sig: NodeJS.Signals) => {
         signals++;
         if (signals === 1) {
           startedAt = Date.now();
-          void stop(sig);
+          // Still registering: abort it; the failure path below closes (and so deregisters) and exits.
+          if (!registered) registering.abort(new AbortedError(`registration interrupted by ${sig}`));
+          else void stop(sig);
           return;
         }
         if (signals === 2) {
@@ -72,17 +79,21 @@ export function registerCommand(): Command {
         console.error(`podreg: PODREG_DEREGISTRATION: abandoned on ${sig}: ${name} may still be registered`);
         process.exit(1);
       };
-      const stop = async (sig: string) => {
-        try {
-          await registry.close();
-          console.log(`deregistered ${escapeControl(spec.service)} (${sig})`);
-          process.exit(0);
-        } catch (err) {
-          fail(err);
-        }
-      };
       process.on("SIGTERM", onSignal);
       process.on("SIGINT", onSignal);
+      try {
+        registry = openRegistry(o, { allowAnyHost: o.allowAnyHost, deregisterTimeoutMs: o.deregisterTimeout });
+        await registry.register(spec, { signal: AbortSignal.any([registering.signal, AbortSignal.timeout(o.timeout)]) });
+      } catch (err) {
+        try {
+          await registry?.close();
+        } catch (closeErr) {
+          fail(closeErr);
+        }
+        fail(err);
+      }
+      registered = true;
+      console.log(`registered ${name}; Ctrl-C or SIGTERM deregisters`);
       setInterval(() => {}, 1 << 30);
     });
 }
