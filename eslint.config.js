@@ -14,8 +14,8 @@ export default tseslint.config(
     },
   },
   {
-    // Commands, scripts, tests and benchmarks talk to a terminal.
-    files: ["src/cli/**", "scripts/**", "test/**", "bench/**", "testenv/cli.ts"],
+    // Commands, scripts, tests, benchmarks and examples talk to a terminal.
+    files: ["src/cli/**", "scripts/**", "test/**", "bench/**", "examples/**", "testenv/cli.ts"],
     rules: { "no-console": "off" },
   },
 );

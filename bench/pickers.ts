@@ -36,7 +36,7 @@ const KEYED: Partial<Record<PolicyName, "hashKey" | "clientAddress">> = { ring_h
 function instances(n: number, weight: (i: number) => number): Instance[] {
   return Array.from({ length: n }, (_, i) => {
     const host = `10.0.${i >> 8}.${i & 255}`;
-    return { id: `${host}:8080`, service: "bench", host, port: 8080, protocol: "grpc", weight: weight(i), metadata: {}, labels: {}, ready: true, source: "memory" };
+    return { id: `${host}:8080`, key: "bench", service: "bench", host, port: 8080, protocol: "grpc", weight: weight(i), metadata: {}, labels: {}, ready: true, source: "memory" };
   });
 }
 

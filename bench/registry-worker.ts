@@ -8,7 +8,8 @@
  * before it started. Prints one JSON line.
  */
 import { CoreV1Api, makeInformer, type V1Pod } from "@kubernetes/client-node";
-import { KubeClient, KubePodsRegistry, silentLogger } from "../src/index.js";
+import { KubePodsRegistry, silentLogger } from "../src/index.js";
+import { KubeClient } from "../src/kube/index.js";
 import { loadKubeConfig } from "../testenv/index.js";
 import { codec, podsPath } from "./lib/fixture.js";
 

@@ -39,23 +39,14 @@ export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promi
   const root = packageRoot();
   const v = versions(root);
   const dir = cacheDir(v, env);
-  const done = (): Binaries => ({ ...binPaths(dir), versions: v, dir });
-  const complete = () => existsSync(join(dir, "complete"));
-  if (complete()) return done();
-
-  const lock = dir + ".lock";
-  mkdirSync(dirname(dir), { recursive: true });
-  await acquireLock(lock, log);
-  try {
-    if (complete()) return done(); // built by whoever held the lock
-    await checkGo(env);
-    const tmp = `${dir}.tmp-${process.pid}`;
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(join(tmp, "bin"), { recursive: true });
-    const started = Date.now();
-    log(`testenv: building etcd ${v.etcd}, kube-apiserver and kube-controller-manager ${v.kube} from Go modules into ${dir} (first run only; about 10-20 minutes on 2 cores)`);
-    const ticker = setInterval(() => log(`testenv: still building (${Math.round((Date.now() - started) / 1000)}s)`), 30_000);
-    try {
+  await buildCached({
+    dir,
+    env,
+    log,
+    what: `etcd ${v.etcd}, kube-apiserver and kube-controller-manager ${v.kube} from Go modules`,
+    expect: "about 10-20 minutes on 2 cores",
+    stamp: { ...v },
+    build: async (tmp, started) => {
       const out = binPaths(tmp);
       await goBuild({ cwd: join(root, "testenv", "go", "etcd"), env, args: ["-ldflags", "-s -w", "-o", out.etcd, "go.etcd.io/etcd/server/v3"] });
       log(`testenv: etcd built (${Math.round((Date.now() - started) / 1000)}s)`);
@@ -64,6 +55,45 @@ export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promi
         env,
         args: ["-ldflags", kubeLdflags(v.kube), "-o", join(tmp, "bin") + "/", "k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager"],
       });
+    },
+  });
+  return { ...binPaths(dir), versions: v, dir };
+}
+
+/**
+ * Builds into `dir` once per user: under a lock (a second caller waits for a
+ * build in progress instead of racing it), into a temp folder renamed in
+ * place when complete, so a half-built cache is never used.
+ */
+export async function buildCached(o: {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  log: (line: string) => void;
+  /** What is built, for the log. */
+  what: string;
+  /** How long it usually takes, for the log. */
+  expect: string;
+  /** Written into the `complete` marker. */
+  stamp: Record<string, unknown>;
+  build: (tmp: string, started: number) => Promise<void>;
+}): Promise<void> {
+  const { dir, log } = o;
+  const complete = () => existsSync(join(dir, "complete"));
+  if (complete()) return;
+  const lock = dir + ".lock";
+  mkdirSync(dirname(dir), { recursive: true });
+  await acquireLock(lock, log);
+  try {
+    if (complete()) return; // built by whoever held the lock
+    await checkGo(o.env);
+    const tmp = `${dir}.tmp-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(join(tmp, "bin"), { recursive: true });
+    const started = Date.now();
+    log(`testenv: building ${o.what} into ${dir} (first run only; ${o.expect})`);
+    const ticker = setInterval(() => log(`testenv: still building ${o.what} (${Math.round((Date.now() - started) / 1000)}s)`), 30_000);
+    try {
+      await o.build(tmp, started);
     } catch (err) {
       rmSync(tmp, { recursive: true, force: true });
       throw err;
@@ -71,11 +101,10 @@ export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promi
       clearInterval(ticker);
     }
     const seconds = Math.round((Date.now() - started) / 1000);
-    writeFileSync(join(tmp, "complete"), JSON.stringify({ ...v, builtAt: new Date().toISOString(), seconds }) + "\n");
+    writeFileSync(join(tmp, "complete"), JSON.stringify({ ...o.stamp, builtAt: new Date().toISOString(), seconds }) + "\n");
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
-    log(`testenv: control plane built in ${seconds}s`);
-    return done();
+    log(`testenv: ${o.what} built in ${seconds}s`);
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
@@ -124,7 +153,8 @@ function readSafe(path: string): string {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process exists (EPERM: it does, as another user's). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -9,7 +9,7 @@ import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, statS
 import { resolve, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
-import { ensureBinaries } from "./build.js";
+import { alive, ensureBinaries } from "./build.js";
 import { startControlPlane } from "./controlplane.js";
 import { makeDir, openPrivateLog, writePrivateFile } from "./files.js";
 
@@ -34,15 +34,6 @@ function readState(dir: string): State | undefined {
     }
   } catch {
     return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

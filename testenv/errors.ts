@@ -1,5 +1,3 @@
-import { PodregError } from "../src/errors.js";
-
 /**
  * Why the test control plane could not be built or started. Codes:
  * PODREG_TESTENV_GO_MISSING, PODREG_TESTENV_GO_TOO_OLD, PODREG_TESTENV_GO_PROXY,
@@ -7,9 +5,13 @@ import { PodregError } from "../src/errors.js";
  * PODREG_TESTENV_UNSAFE_PATH (a symlink, a non-folder or another user's file
  * where testenv keeps credentials; see files.ts).
  */
-export class TestEnvError extends PodregError {
+export class TestEnvError extends Error {
   override name = "TestEnvError";
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, { code, ...options });
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
   }
 }

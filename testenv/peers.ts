@@ -10,10 +10,10 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { acquireLock, checkGo, goBuild, type EnsureBinariesOptions } from "./build.js";
+import { buildCached, goBuild, type EnsureBinariesOptions } from "./build.js";
 import { TestEnvError } from "./errors.js";
 import { requestToken } from "./helpers.js";
 import { cacheDir, packageRoot, versions } from "./paths.js";
@@ -58,39 +58,16 @@ export async function ensureDubboGoPeer(options: EnsureBinariesOptions = {}): Pr
   const m = peerModule(root);
   // The control plane's cache folder is <base>/kube-...; the peer lives beside it.
   const dir = join(dirname(cacheDir(versions(root), env)), `dubbogo-${m.dubboGo}_${m.hash}`);
-  const done = (): DubboGoPeerBinary => ({ path: join(dir, "bin", "dubbogo"), dubboGo: m.dubboGo, dir });
-  const complete = () => existsSync(join(dir, "complete"));
-  if (complete()) return done();
-
-  const lock = dir + ".lock";
-  mkdirSync(dirname(dir), { recursive: true });
-  await acquireLock(lock, log);
-  try {
-    if (complete()) return done(); // built by whoever held the lock
-    await checkGo(env);
-    const tmp = `${dir}.tmp-${process.pid}`;
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(join(tmp, "bin"), { recursive: true });
-    const started = Date.now();
-    log(`testenv: building the dubbo-go ${m.dubboGo} peer from ${m.dir} into ${dir} (first run only; about 1-2 minutes)`);
-    const ticker = setInterval(() => log(`testenv: still building the dubbo-go peer (${Math.round((Date.now() - started) / 1000)}s)`), 30_000);
-    try {
-      await goBuild({ cwd: m.dir, env, args: ["-ldflags", "-s -w", "-o", join(tmp, "bin", "dubbogo"), "."] });
-    } catch (err) {
-      rmSync(tmp, { recursive: true, force: true });
-      throw err;
-    } finally {
-      clearInterval(ticker);
-    }
-    const seconds = Math.round((Date.now() - started) / 1000);
-    writeFileSync(join(tmp, "complete"), JSON.stringify({ dubboGo: m.dubboGo, modulesHash: m.hash, builtAt: new Date().toISOString(), seconds }) + "\n");
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-    log(`testenv: dubbo-go peer built in ${seconds}s`);
-    return done();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+  await buildCached({
+    dir,
+    env,
+    log,
+    what: `the dubbo-go ${m.dubboGo} peer from ${m.dir}`,
+    expect: "about 1-2 minutes",
+    stamp: { dubboGo: m.dubboGo, modulesHash: m.hash },
+    build: (tmp) => goBuild({ cwd: m.dir, env, args: ["-ldflags", "-s -w", "-o", join(tmp, "bin", "dubbogo"), "."] }),
+  });
+  return { path: join(dir, "bin", "dubbogo"), dubboGo: m.dubboGo, dir };
 }
 
 /** The RBAC dubbo-go-samples give their pods: a Role with get, list, watch and patch on pods. */

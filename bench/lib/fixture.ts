@@ -6,7 +6,8 @@
  */
 import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { createNativeCodec, type AnnotationCodec, type CodecRegistration, type KubeClient } from "../../src/index.js";
+import { createNativeCodec, type AnnotationCodec, type CodecRegistration } from "../../src/index.js";
+import type { KubeClient } from "../../src/kube/index.js";
 import { createNode } from "../../testenv/index.js";
 
 export const codec: AnnotationCodec = createNativeCodec();

@@ -1,10 +1,16 @@
 /**
- * Validation of a BalancerConfig into the fully defaulted form the policies
- * use. Every problem is a ConfigError naming the field, the value and what is
- * allowed, thrown by createPicker (never by pick()).
+ * The one definition of the balancer layer's limits and defaults, and their
+ * validation. Limits are zod schemas (balancerSchema here, outlierSchema and
+ * healthCheckSchema beside their classes); defaults are the *_DEFAULTS
+ * constants. createPicker, OutlierDetector and HealthChecker parse their
+ * config with these schemas and the client config file embeds the same ones,
+ * so a value is refused or accepted alike, with the same message, whichever
+ * way it comes in. Every problem is a ConfigError naming the field's path,
+ * thrown by createPicker (never by pick()).
  */
+import { z } from "zod";
 import { ConfigError } from "../errors.js";
-import { POLICIES, type BalancerConfig, type LoadTracker, type PickerContext, type PolicyName, type ZoneConfig } from "./types.js";
+import { POLICIES, type BalancerConfig, type LoadTracker, type PickerContext, type PolicyName, type SlowStartConfig, type ZoneConfig } from "./types.js";
 import type { ResolvedSlowStart } from "./weights.js";
 
 export interface ResolvedZone {
@@ -29,6 +35,101 @@ export const MAX_RING_SIZE = 8_388_608;
 export const DEFAULT_MIN_RING_SIZE = 1024;
 export const DEFAULT_TABLE_SIZE = 65_537;
 export const MAX_TABLE_SIZE = 5_000_011;
+/** Node's timers hold a 32-bit delay; a longer one fires after 1 ms instead (TimeoutOverflowWarning). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** The value every optional field of T takes when left out. */
+export type Defaults<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
+
+export const SLOW_START_DEFAULTS: Defaults<Omit<SlowStartConfig, "windowMs">> = { aggression: 1, minWeightPercent: 10, refreshMs: 1000 };
+export const ZONE_DEFAULTS: Defaults<Omit<ZoneConfig, "local">> = { minLocalInstances: 1, minLocalPercent: 0 };
+export const LEAST_REQUEST_DEFAULTS: Defaults<NonNullable<BalancerConfig["leastRequest"]>> = { choiceCount: 2, activeRequestBias: 1 };
+export const RING_HASH_DEFAULTS: Defaults<NonNullable<BalancerConfig["ringHash"]>> = { minRingSize: DEFAULT_MIN_RING_SIZE, maxRingSize: MAX_RING_SIZE };
+export const MAGLEV_DEFAULTS: Defaults<NonNullable<BalancerConfig["maglev"]>> = { tableSize: DEFAULT_TABLE_SIZE };
+
+/** `defaults` with the fields `given` sets (an undefined field keeps its default). */
+export function withDefaults<D extends object>(defaults: D, given: { readonly [K in keyof D]?: D[K] | undefined } | undefined): D {
+  const out = { ...defaults };
+  if (given === undefined) return out;
+  for (const key of Object.keys(defaults) as (keyof D)[]) {
+    const value = given[key];
+    if (value !== undefined) out[key] = value as D[keyof D];
+  }
+  return out;
+}
+
+// Field kinds shared by the schemas of this layer and the client's. z.number() refuses NaN and ±Infinity.
+export const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
+const positive = () => z.number().positive();
+export const nonNegative = () => z.number().min(0);
+const percent = () => z.number().min(0).max(100);
+/** A delay a timer waits for: > 0 and small enough for setTimeout. */
+export const delayMs = () => z.number().positive().max(MAX_TIMER_MS);
+
+export function isPrime(n: number): boolean {
+  if (!Number.isInteger(n) || n < 2) return false;
+  if (n % 2 === 0) return n === 2;
+  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
+  return true;
+}
+
+export const balancerSchema = z.strictObject({
+  policy: z.enum(POLICIES, { error: `must be one of ${POLICIES.join(", ")}` }),
+  slowStart: z
+    .strictObject({ windowMs: positive(), aggression: positive().optional(), minWeightPercent: percent().optional(), refreshMs: nonNegative().optional() })
+    .optional(),
+  zone: z.strictObject({ local: z.string().min(1), minLocalInstances: int(1).optional(), minLocalPercent: percent().optional() }).optional(),
+  leastRequest: z.strictObject({ choiceCount: int(2, 64).optional(), activeRequestBias: nonNegative().optional() }).optional(),
+  ringHash: z
+    .strictObject({ minRingSize: int(1, MAX_RING_SIZE).optional(), maxRingSize: int(1, MAX_RING_SIZE).optional() })
+    .refine((r) => {
+      const { minRingSize, maxRingSize } = withDefaults(RING_HASH_DEFAULTS, r);
+      return minRingSize <= maxRingSize;
+    }, {
+      path: ["minRingSize"],
+      error: `must be <= maxRingSize (defaults ${DEFAULT_MIN_RING_SIZE} and ${MAX_RING_SIZE})`,
+    })
+    .optional(),
+  maglev: z.strictObject({ tableSize: int(2, MAX_TABLE_SIZE).refine(isPrime, { error: "must be a prime" }).optional() }).optional(),
+});
+
+/** True when A and B are the same type: the schemas must produce exactly the declared config shapes. */
+export type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const shape: Same<z.output<typeof balancerSchema>, BalancerConfig> = true;
+void shape;
+
+export interface ConfigProblem {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
+
+/** zod issues as one problem per place: union branches and unknown keys unpacked. */
+export function configProblems(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): ConfigProblem[] {
+  return issues.flatMap((issue): ConfigProblem[] => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === "unrecognized_keys") return issue.keys.map((k) => ({ path: [...path, k], message: "unknown key" }));
+    if (issue.code === "invalid_union") {
+      // `false | {...}`: given an object, the object branch's complaints are the useful ones.
+      const deep = issue.errors.find((b) => b.some((i) => i.path.length > 0 || (i.code !== "invalid_type" && i.code !== "invalid_value")));
+      if (deep !== undefined) return configProblems(deep, path);
+    }
+    return [{ path, message: issue.message.replace(/^Invalid input: /, "") }];
+  });
+}
+
+/** `a.b.0.c`, as messages name a field. */
+export const pathText = (path: readonly PropertyKey[]): string => path.map(String).join(".");
+
+/**
+ * `input` parsed by `schema`, or a ConfigError `invalid <what>: <path>: <problem>; ...`,
+ * each line as the client config file's report has it (less the file's prefix).
+ */
+export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const text = configProblems(result.error.issues).map((p) => (p.path.length > 0 ? `${pathText(p.path)}: ${p.message}` : p.message));
+  throw new ConfigError(`invalid ${what}: ${text.join("; ")}`, { cause: result.error });
+}
 
 /** PickerContext with its defaults filled in. */
 export interface ResolvedContext {
@@ -49,74 +150,16 @@ export function resolveContext(ctx: PickerContext = {}): ResolvedContext {
   return { ...(ctx.load && { load: ctx.load }), now: ctx.now ?? Date.now, random };
 }
 
-const describe = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) : String(v));
-
-function fail(field: string, value: unknown, expected: string): never {
-  throw new ConfigError(`balancer: ${field} is ${describe(value)}; expected ${expected}`);
-}
-
-/** `value` checked by `ok`, or `dflt` when undefined (required when there is no default). */
-function num(field: string, value: unknown, dflt: number | undefined, ok: (n: number) => boolean, expected: string): number {
-  if (value === undefined) {
-    if (dflt === undefined) throw new ConfigError(`balancer: ${field} is required; expected ${expected}`);
-    return dflt;
-  }
-  if (typeof value !== "number" || !ok(value)) fail(field, value, expected);
-  return value;
-}
-
-const finite = (n: number) => Number.isFinite(n);
-const int = (n: number) => Number.isInteger(n);
-
-export function isPrime(n: number): boolean {
-  if (!Number.isInteger(n) || n < 2) return false;
-  if (n % 2 === 0) return n === 2;
-  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
-  return true;
-}
-
-function slowStart(c: BalancerConfig["slowStart"]): ResolvedSlowStart | undefined {
-  if (c === undefined) return undefined;
-  if (typeof c !== "object" || c === null) fail("slowStart", c, "an object like { windowMs: 30000 }");
-  return {
-    windowMs: num("slowStart.windowMs", c.windowMs, undefined, (n) => finite(n) && n > 0, "a positive number of milliseconds"),
-    aggression: num("slowStart.aggression", c.aggression, 1, (n) => finite(n) && n > 0, "a positive number (1 = linear)"),
-    minWeightPercent: num("slowStart.minWeightPercent", c.minWeightPercent, 10, (n) => n >= 0 && n <= 100, "a percentage in 0..100"),
-    refreshMs: num("slowStart.refreshMs", c.refreshMs, 1000, (n) => finite(n) && n >= 0, "a non-negative number of milliseconds"),
-  };
-}
-
-function zone(c: ZoneConfig | undefined): ResolvedZone | undefined {
-  if (c === undefined) return undefined;
-  if (typeof c !== "object" || c === null) fail("zone", c, 'an object like { local: "zone-a" }');
-  if (typeof c.local !== "string" || c.local === "") fail("zone.local", c.local, "the caller's zone, a non-empty string");
-  return {
-    local: c.local,
-    minLocalInstances: num("zone.minLocalInstances", c.minLocalInstances, 1, (n) => int(n) && n >= 1, "an integer >= 1"),
-    minLocalPercent: num("zone.minLocalPercent", c.minLocalPercent, 0, (n) => n >= 0 && n <= 100, "a percentage in 0..100"),
-  };
-}
-
 export function resolveConfig(config: BalancerConfig | PolicyName): ResolvedConfig {
-  const c: BalancerConfig = typeof config === "string" ? { policy: config } : config;
-  if (typeof c !== "object" || c === null) fail("config", c, `a policy name or { policy, ... }`);
-  if (!(POLICIES as readonly unknown[]).includes(c.policy)) fail("policy", c.policy, `one of ${POLICIES.join(", ")}`);
-  const lr = c.leastRequest ?? {};
-  const rh = c.ringHash ?? {};
-  const minRingSize = num("ringHash.minRingSize", rh.minRingSize, DEFAULT_MIN_RING_SIZE, (n) => int(n) && n >= 1 && n <= MAX_RING_SIZE, `an integer in 1..${MAX_RING_SIZE}`);
-  const maxRingSize = num("ringHash.maxRingSize", rh.maxRingSize, MAX_RING_SIZE, (n) => int(n) && n >= 1 && n <= MAX_RING_SIZE, `an integer in 1..${MAX_RING_SIZE}`);
-  if (minRingSize > maxRingSize) fail("ringHash.minRingSize", minRingSize, `at most ringHash.maxRingSize (${maxRingSize})`);
-  const tableSize = num("maglev.tableSize", c.maglev?.tableSize, DEFAULT_TABLE_SIZE, (n) => isPrime(n) && n <= MAX_TABLE_SIZE, `a prime number up to ${MAX_TABLE_SIZE} (e.g. 65537, 655373)`);
-  const ss = slowStart(c.slowStart);
-  const z = zone(c.zone);
+  const c = parseConfig(balancerSchema, typeof config === "string" ? { policy: config } : config, "balancer config");
+  const slowStart = c.slowStart && { windowMs: c.slowStart.windowMs, ...withDefaults(SLOW_START_DEFAULTS, c.slowStart) };
+  const zone = c.zone && { local: c.zone.local, ...withDefaults(ZONE_DEFAULTS, c.zone) };
   return {
     policy: c.policy,
-    ...(ss && { slowStart: ss }),
-    ...(z && { zone: z }),
-    choiceCount: num("leastRequest.choiceCount", lr.choiceCount, 2, (n) => int(n) && n >= 2 && n <= 64, "an integer in 2..64"),
-    activeRequestBias: num("leastRequest.activeRequestBias", lr.activeRequestBias, 1, (n) => finite(n) && n >= 0, "a non-negative number"),
-    minRingSize,
-    maxRingSize,
-    tableSize,
+    ...(slowStart && { slowStart }),
+    ...(zone && { zone }),
+    ...withDefaults(LEAST_REQUEST_DEFAULTS, c.leastRequest),
+    ...withDefaults(RING_HASH_DEFAULTS, c.ringHash),
+    ...withDefaults(MAGLEV_DEFAULTS, c.maglev),
   };
 }

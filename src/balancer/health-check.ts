@@ -9,23 +9,43 @@
  * the registry already reports readiness, and holding traffic back until a
  * first probe would make every rollout wait an interval.
  */
-import { ConfigError } from "../errors.js";
-import { type Clock, systemClock } from "../util/clock.js";
+import { z } from "zod";
+import { authority } from "../model/host.js";
+import { type Clock, systemClock, unref } from "../util/clock.js";
+import { scopedSignal } from "../util/signal.js";
 import { type Logger, stderrLogger } from "../util/logger.js";
+import { type Defaults, delayMs, int, parseConfig, type Same, withDefaults } from "./config.js";
 
+/** Limits: healthCheckSchema; defaults: HEALTH_CHECK_DEFAULTS. */
 export interface HealthCheckConfig {
   /** Request path, starting with "/". */
   path: string;
   intervalMs: number;
   /** Per probe. */
   timeoutMs: number;
-  /** Default 3. */
+  /** Failed probes in a row that make a healthy instance unhealthy. */
   unhealthyThreshold?: number;
-  /** Default 2. */
+  /** Good probes in a row that make an unhealthy instance healthy again. */
   healthyThreshold?: number;
-  /** Good statuses, inclusive. Default [200, 399]. */
+  /** Good statuses, inclusive. */
   expectedStatus?: [min: number, max: number];
 }
+
+const status = int(100, 599);
+/** The limits of HealthCheckConfig, for the constructor and the client config file alike. */
+export const healthCheckSchema = z.strictObject({
+  path: z.string().startsWith("/", { error: 'must start with "/"' }),
+  intervalMs: delayMs(),
+  timeoutMs: delayMs(),
+  unhealthyThreshold: int(1).optional(),
+  healthyThreshold: int(1).optional(),
+  expectedStatus: z.tuple([status, status]).refine(([a, b]) => a <= b, { error: "must be [min, max] with min <= max" }).optional(),
+});
+const shape: Same<z.output<typeof healthCheckSchema>, HealthCheckConfig> = true;
+void shape;
+
+type OptionalFields = Omit<HealthCheckConfig, "path" | "intervalMs" | "timeoutMs">;
+export const HEALTH_CHECK_DEFAULTS: Defaults<OptionalFields> = { unhealthyThreshold: 3, healthyThreshold: 2, expectedStatus: [200, 399] };
 
 export interface HealthCheckerOptions {
   clock?: Clock;
@@ -33,6 +53,7 @@ export interface HealthCheckerOptions {
   fetch?: typeof fetch;
   /** Fires after an instance turns healthy or unhealthy. */
   onChange?: () => void;
+  /** Failed probes (debug), state changes (info), an onChange that throws (warn). Default: warnings on stderr. */
   logger?: Logger;
 }
 
@@ -53,14 +74,9 @@ interface Probed {
   abort: AbortController;
 }
 
-function unref(handle: unknown): void {
-  if (typeof handle === "object" && handle !== null && "unref" in handle && typeof handle.unref === "function") handle.unref();
-}
-
-/** http://host:port/path, IPv6 literals in brackets. */
+/** http://host:port/path, IPv6 literals in brackets (a zone as %25). */
 export function probeUrl(host: string, port: number, path: string): string {
-  const h = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-  return `http://${h}:${port}${path.startsWith("/") ? path : `/${path}`}`;
+  return `http://${authority(host, port)}${path.startsWith("/") ? path : `/${path}`}`;
 }
 
 export class HealthChecker {
@@ -73,20 +89,8 @@ export class HealthChecker {
   private closed = false;
 
   constructor(config: HealthCheckConfig, opts: HealthCheckerOptions = {}) {
-    this.config = {
-      path: config.path,
-      intervalMs: config.intervalMs,
-      timeoutMs: config.timeoutMs,
-      unhealthyThreshold: config.unhealthyThreshold ?? 3,
-      healthyThreshold: config.healthyThreshold ?? 2,
-      expectedStatus: config.expectedStatus ?? [200, 399],
-    };
-    const c = this.config;
-    const positive = (n: number) => Number.isFinite(n) && n > 0;
-    const count = (n: number) => Number.isInteger(n) && n >= 1;
-    if (!positive(c.intervalMs) || !positive(c.timeoutMs)) throw new ConfigError("health check: intervalMs and timeoutMs must be > 0");
-    if (!count(c.unhealthyThreshold) || !count(c.healthyThreshold)) throw new ConfigError("health check: thresholds must be integers >= 1");
-    if (c.expectedStatus[0] > c.expectedStatus[1]) throw new ConfigError("health check: expectedStatus must be [min, max] with min <= max");
+    const c = parseConfig(healthCheckSchema, config, "health check config");
+    this.config = { path: c.path, intervalMs: c.intervalMs, timeoutMs: c.timeoutMs, ...withDefaults(HEALTH_CHECK_DEFAULTS, c) };
     this.clock = opts.clock ?? systemClock;
     this.fetch = opts.fetch ?? globalThis.fetch;
     this.onChange = opts.onChange ?? (() => {});
@@ -134,9 +138,10 @@ export class HealthChecker {
   private async probe(id: string, p: Probed): Promise<void> {
     const [min, max] = this.config.expectedStatus;
     let good: boolean;
+    const bounded = scopedSignal([p.abort.signal], this.config.timeoutMs);
     try {
       const res = await this.fetch(p.url, {
-        signal: AbortSignal.any([p.abort.signal, AbortSignal.timeout(this.config.timeoutMs)]),
+        signal: bounded.signal,
         redirect: "manual", // a redirect is an answer (3xx counts as good by default), not somewhere to go
         headers: { "user-agent": "podreg-health-check" },
       });
@@ -147,6 +152,8 @@ export class HealthChecker {
       if (p.abort.signal.aborted) return; // stopped, not a failure of the instance
       this.logger.debug({ instance: id, url: p.url, err }, "health check probe failed");
       good = false;
+    } finally {
+      bounded.dispose();
     }
     if (p.abort.signal.aborted || this.probed.get(id) !== p) return;
     this.judge(id, p, good);

@@ -21,32 +21,46 @@
  *   (panic mode, like Envoy's healthy panic threshold): spreading load over
  *   failing instances beats failing every call locally.
  */
-import { ConfigError } from "../errors.js";
-import { type Clock, systemClock } from "../util/clock.js";
+import { z } from "zod";
+import { type Clock, systemClock, unref } from "../util/clock.js";
 import { type Logger, stderrLogger } from "../util/logger.js";
+import { type Defaults, delayMs, int, parseConfig, type Same, withDefaults } from "./config.js";
 
+/** Limits: outlierSchema; defaults: OUTLIER_DEFAULTS. */
 export interface OutlierConfig {
-  /** Failures in a row that eject. Default 5. */
+  /** Failures in a row that eject. */
   consecutiveFailures?: number;
   failureRate?: {
-    /** Failure share 0..1 at or above which an instance is ejected. */
+    /** Failure share at or above which an instance is ejected. */
     threshold: number;
     /** Outcomes in the interval below which the rate is not judged. */
     minRequests: number;
     intervalMs: number;
   };
-  /** Default 30000. */
   baseEjectionMs?: number;
-  /** Default 300000. */
   maxEjectionMs?: number;
-  /** 10..100, default 50. */
+  /** Share of the known instances that may be ejected at once. */
   maxEjectionPercent?: number;
 }
+
+/** The limits of OutlierConfig, for the constructor and the client config file alike. */
+export const outlierSchema = z.strictObject({
+  consecutiveFailures: int(1).optional(),
+  failureRate: z.strictObject({ threshold: z.number().min(0).max(1), minRequests: int(1), intervalMs: delayMs() }).optional(),
+  baseEjectionMs: delayMs().optional(),
+  maxEjectionMs: delayMs().optional(),
+  maxEjectionPercent: z.number().min(10).max(100).optional(),
+});
+const shape: Same<z.output<typeof outlierSchema>, OutlierConfig> = true;
+void shape;
+
+export const OUTLIER_DEFAULTS: Defaults<Omit<OutlierConfig, "failureRate">> = { consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectionPercent: 50 };
 
 export interface OutlierDetectorOptions {
   clock?: Clock;
   /** Fires after an instance is ejected or returns, so the caller can rebuild its picker. */
   onChange?: () => void;
+  /** Ejections and returns (debug), an onChange that throws (warn). Default: warnings on stderr. */
   logger?: Logger;
 }
 
@@ -62,14 +76,6 @@ interface HostState {
   /** Ejected at any time since the last sweep: no decay for this interval. */
   ejectedThisInterval: boolean;
   returnTimer?: unknown;
-}
-
-function unref(handle: unknown): void {
-  if (typeof handle === "object" && handle !== null && "unref" in handle && typeof handle.unref === "function") handle.unref();
-}
-
-function check(ok: boolean, what: string): void {
-  if (!ok) throw new ConfigError(`outlier detection: ${what}`);
 }
 
 export class OutlierDetector {
@@ -91,21 +97,15 @@ export class OutlierDetector {
   private closed = false;
 
   constructor(config: OutlierConfig = {}, opts: OutlierDetectorOptions = {}) {
-    this.consecutiveFailures = config.consecutiveFailures ?? 5;
-    this.failureRate = config.failureRate;
-    this.baseMs = config.baseEjectionMs ?? 30_000;
-    this.maxMs = Math.max(this.baseMs, config.maxEjectionMs ?? 300_000);
-    this.maxPercent = config.maxEjectionPercent ?? 50;
-    check(Number.isInteger(this.consecutiveFailures) && this.consecutiveFailures >= 1, "consecutiveFailures must be an integer >= 1");
-    check(this.baseMs > 0 && Number.isFinite(this.baseMs), "baseEjectionMs must be > 0");
-    check(Number.isFinite(this.maxMs), "maxEjectionMs must be finite");
-    check(this.maxPercent >= 10 && this.maxPercent <= 100, "maxEjectionPercent must be within 10..100");
-    const fr = this.failureRate;
-    if (fr !== undefined) {
-      check(fr.threshold >= 0 && fr.threshold <= 1, "failureRate.threshold must be within 0..1");
-      check(Number.isInteger(fr.minRequests) && fr.minRequests >= 1, "failureRate.minRequests must be an integer >= 1");
-      check(fr.intervalMs > 0 && Number.isFinite(fr.intervalMs), "failureRate.intervalMs must be > 0");
-    }
+    const parsed = parseConfig(outlierSchema, config, "outlier detection config");
+    const c = withDefaults(OUTLIER_DEFAULTS, parsed);
+    const fr = parsed.failureRate;
+    this.consecutiveFailures = c.consecutiveFailures;
+    this.failureRate = fr;
+    this.baseMs = c.baseEjectionMs;
+    // A cap below the base is read as "no growth", not refused.
+    this.maxMs = Math.max(this.baseMs, c.maxEjectionMs);
+    this.maxPercent = c.maxEjectionPercent;
     this.maxTimes = Math.ceil(this.maxMs / this.baseMs);
     this.intervalMs = fr?.intervalMs ?? DEFAULT_INTERVAL_MS;
     this.clock = opts.clock ?? systemClock;

@@ -1,10 +1,10 @@
 /** What the podreg commands share: flag parsing, registry construction, status lines and error reporting. */
 import { InvalidArgumentError, Option, type Command } from "commander";
 import type { StatusEvent } from "../model/events.js";
-import { PodregError } from "../errors.js";
+import { PodregError, TimeoutError } from "../errors.js";
 import { KubePodsRegistry } from "../registry/kube-pods/registry.js";
-import type { Registry } from "../registry/registry.js";
-import { silentLogger, stderrLogger, type Logger } from "../util/logger.js";
+import type { Discovery, Registry } from "../registry/registry.js";
+import { stderrLogger, type Logger } from "../util/logger.js";
 import { escapeControl, redactCredentials } from "../util/text.js";
 
 export interface RegistryFlags {
@@ -51,13 +51,9 @@ export function registryOptions(cmd: Command): Command {
 }
 
 /** Logs warnings except the reflector's retry notices, which the commands report as status lines. */
-export function quietRetries(base: Logger = stderrLogger): Logger {
-  return { ...base, warn: (obj, msg) => (msg === "list/watch failed" ? silentLogger.warn(obj, msg) : base.warn(obj, msg)) };
-}
-
 export function openRegistry(
   f: RegistryFlags,
-  extra: { handleSignals?: boolean; logger?: Logger; allowAnyHost?: boolean; deregisterTimeoutMs?: number } = {},
+  extra: { handleSignals?: boolean; logger?: Logger; allowAnyHost?: boolean; deregisterTimeoutMs?: number; quietRetries?: boolean } = {},
 ): KubePodsRegistry {
   return new KubePodsRegistry({
     kubeConfig: { kubeconfig: f.kubeconfig, context: f.context },
@@ -68,6 +64,7 @@ export function openRegistry(
     allowAnyHost: extra.allowAnyHost,
     deregisterTimeoutMs: extra.deregisterTimeoutMs,
     handleSignals: extra.handleSignals ?? false,
+    quietRetries: extra.quietRetries,
     logger: extra.logger ?? stderrLogger,
   });
 }
@@ -75,7 +72,8 @@ export function openRegistry(
 /** A registry for the read-only commands (ls, watch): bad flags or kubeconfig end the command with one line. */
 export function openForReading(f: RegistryFlags): KubePodsRegistry {
   try {
-    return openRegistry(f, { logger: quietRetries() });
+    // Outages reach the user as status lines (statusLine), not as one warning per retry.
+    return openRegistry(f, { quietRetries: true });
   } catch (err) {
     fail(err);
   }
@@ -85,9 +83,9 @@ export function openForReading(f: RegistryFlags): KubePodsRegistry {
 const FATAL = new Set(["PODREG_KUBE_FORBIDDEN", "PODREG_KUBE_UNAUTHORIZED", "PODREG_KUBE_UNREACHABLE", "PODREG_KUBE_CONFIG", "PODREG_KUBE_NOT_FOUND", "PODREG_KUBE_INVALID"]);
 
 /** Waits for the first sync; rejects with the first fatal failure, or PODREG_TIMEOUT. */
-export function syncOrFail(reg: KubePodsRegistry, timeoutMs: number): Promise<void> {
+export function syncOrFail(reg: Discovery, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new PodregError(`the registry did not sync within ${timeoutMs}ms`, { code: "PODREG_TIMEOUT" })), timeoutMs);
+    const timer = setTimeout(() => done(new TimeoutError(`the registry did not sync within ${timeoutMs}ms`)), timeoutMs);
     const sub = reg.onStatus((ev) => {
       if (ev.type === "synced") done();
       else if (ev.type === "failing" && FATAL.has(ev.error.code ?? "")) done(ev.error);
@@ -121,4 +119,4 @@ export function fail(err: unknown): never {
   process.exit(1);
 }
 
-export type { Registry };
+export type { Discovery, Registry };

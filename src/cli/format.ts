@@ -1,4 +1,5 @@
 import type { RegistryEvent } from "../model/events.js";
+import { joinHostPort } from "../model/host.js";
 import type { Instance } from "../model/instance.js";
 import { escapeControl, terminalJson } from "../util/text.js";
 
@@ -25,7 +26,7 @@ export function instanceJson(i: Instance): Record<string, unknown> {
 }
 
 // Everything below comes from other pods' annotations: escaped before it reaches the terminal.
-const address = (i: Instance) => escapeControl(i.host.includes(":") ? `[${i.host}]:${i.port}` : `${i.host}:${i.port}`);
+const address = (i: Instance) => escapeControl(joinHostPort(i.host, i.port));
 const meta = (i: Instance) =>
   Object.entries(i.metadata)
     .map(([k, v]) => `${escapeControl(k)}=${escapeControl(v)}`)

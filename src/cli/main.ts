@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { lsCommand } from "./commands/ls.js";
 import { registerCommand } from "./commands/register.js";
 import { watchCommand } from "./commands/watch.js";
+import { escapeControl } from "../util/text.js";
 
 /** podreg's package.json, found upward from this file (src/ under tsx, dist/src/ when built). */
 function packageVersion(): string {
@@ -16,14 +17,30 @@ function packageVersion(): string {
   return "0.0.0";
 }
 
+/**
+ * Every error the command prints has one shape, `podreg: CODE: message`:
+ * commander's own (a bad flag, a missing argument) become PODREG_CONFIG lines
+ * like the library's, naming where to find the usage, on the same line.
+ */
+function sameErrorStyle(cmd: Command): Command {
+  const usage = cmd.name() === "podreg" ? "podreg --help" : `podreg ${cmd.name()} --help`;
+  cmd.configureOutput({
+    // One line, like every other error of the command: the message and where the usage is.
+    outputError: (str, write) => write(`podreg: PODREG_CONFIG: ${escapeControl(str.replace(/^error: /, "").trim())} (see ${usage})\n`),
+  });
+  for (const sub of cmd.commands) sameErrorStyle(sub);
+  return cmd;
+}
+
 export function buildProgram(): Command {
-  return new Command("podreg")
-    .description("Kubernetes-native service registration and client-side discovery")
-    .version(packageVersion())
-    .showHelpAfterError()
-    .addCommand(registerCommand())
-    .addCommand(lsCommand())
-    .addCommand(watchCommand());
+  return sameErrorStyle(
+    new Command("podreg")
+      .description("Kubernetes-native service registration and client-side discovery")
+      .version(packageVersion())
+      .addCommand(registerCommand())
+      .addCommand(lsCommand())
+      .addCommand(watchCommand()),
+  );
 }
 
 const program = buildProgram();

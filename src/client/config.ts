@@ -9,15 +9,20 @@
  * inherits half of the defaults' `retries` (fields a section leaves out come
  * from the built-in defaults). `outlier: false` and `healthCheck: false`
  * switch an inherited section off; absent, they are off too.
+ *
+ * The balancer, outlier and healthCheck sections are the balancer layer's own
+ * schemas (their limits live there, once), so a file that validates here
+ * never fails when the balancer is built, and a bad value gets the same
+ * message either way.
  */
 import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import type { HealthCheckConfig } from "../balancer/health-check.js";
-import type { OutlierConfig } from "../balancer/outlier.js";
-import { type BalancerConfig, POLICIES } from "../balancer/types.js";
-import { DEFAULT_MIN_RING_SIZE, isPrime, MAX_RING_SIZE, MAX_TABLE_SIZE } from "../balancer/config.js";
+import { type HealthCheckConfig, healthCheckSchema } from "../balancer/health-check.js";
+import { type OutlierConfig, outlierSchema } from "../balancer/outlier.js";
+import type { BalancerConfig } from "../balancer/types.js";
+import { balancerSchema, configProblems, delayMs, int, nonNegative, pathText, type Same } from "../balancer/config.js";
 import { ConfigError } from "../errors.js";
 import type { RoutingConfig } from "../router/router.js";
 import { parseSelector } from "../router/selector.js";
@@ -25,10 +30,11 @@ import { parseSelector } from "../router/selector.js";
 export const RETRY_ON = ["connect-error", "5xx", "reset"] as const;
 export type RetryOn = (typeof RETRY_ON)[number];
 
+/** Limits: retriesSchema; defaults: CLIENT_DEFAULTS.retries. */
 export interface RetryConfig {
-  /** Retries after the first try, 0..10. Default 2. */
+  /** Retries after the first try. */
   attempts: number;
-  /** Default connect-error and reset: safe for non-idempotent calls. */
+  /** The default (connect-error and reset) is safe for non-idempotent calls. */
   on: RetryOn[];
 }
 
@@ -56,25 +62,14 @@ export interface ClientConfig {
   services?: Record<string, ServiceClientConfigLayer>;
 }
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
-const positive = () => z.number().positive().finite();
-const percent = () => z.number().min(0).max(100);
-const disableable = <T extends z.ZodType>(schema: T) => z.union([z.literal(false), schema], { error: "must be false or an object" });
+/** What a service gets for a section no layer sets. */
+export const CLIENT_DEFAULTS: Readonly<Pick<ServiceClientConfig, "balancer" | "retries" | "timeoutMs">> = {
+  balancer: { policy: "round_robin" },
+  retries: { attempts: 2, on: ["connect-error", "reset"] },
+  timeoutMs: 30_000,
+};
 
-export const balancerSchema = z.strictObject({
-  policy: z.enum(POLICIES, { error: `must be one of ${POLICIES.join(", ")}` }),
-  // Bounds as the balancer's own validation (balancer/config.ts), so a file that passes here never fails in createPicker.
-  slowStart: z
-    .strictObject({ windowMs: positive(), aggression: positive().optional(), minWeightPercent: percent().optional(), refreshMs: z.number().min(0).finite().optional() })
-    .optional(),
-  zone: z.strictObject({ local: z.string().min(1), minLocalInstances: int(1).optional(), minLocalPercent: percent().optional() }).optional(),
-  leastRequest: z.strictObject({ choiceCount: int(2, 64).optional(), activeRequestBias: z.number().min(0).finite().optional() }).optional(),
-  ringHash: z
-    .strictObject({ minRingSize: int(1, MAX_RING_SIZE).optional(), maxRingSize: int(1, MAX_RING_SIZE).optional() })
-    .refine((r) => (r.minRingSize ?? DEFAULT_MIN_RING_SIZE) <= (r.maxRingSize ?? MAX_RING_SIZE), { error: `minRingSize (default ${DEFAULT_MIN_RING_SIZE}) must be <= maxRingSize` })
-    .optional(),
-  maglev: z.strictObject({ tableSize: int(2, MAX_TABLE_SIZE).refine(isPrime, { error: "must be a prime" }).optional() }).optional(),
-});
+const disableable = <T extends z.ZodType>(schema: T) => z.union([z.literal(false), schema], { error: "must be false or an object" });
 
 const selectorText = z.string().superRefine((text, ctx) => {
   try {
@@ -107,7 +102,7 @@ export const routingSchema = z.strictObject({
         name: z.string().min(1),
         match: z.strictObject({ headers: z.record(z.string(), headerPattern).optional() }).optional(),
         split: z
-          .array(z.strictObject({ subset: selectorText, weight: z.number().min(0).finite() }))
+          .array(z.strictObject({ subset: selectorText, weight: nonNegative() }))
           .min(1)
           .refine((s) => s.some((x) => x.weight > 0), { error: "weights must not all be 0" }),
       }),
@@ -122,27 +117,9 @@ export const routingSchema = z.strictObject({
     .optional(),
 });
 
-export const outlierSchema = z.strictObject({
-  consecutiveFailures: int(1).optional(),
-  failureRate: z.strictObject({ threshold: z.number().min(0).max(1), minRequests: int(1), intervalMs: positive() }).optional(),
-  baseEjectionMs: positive().optional(),
-  maxEjectionMs: positive().optional(),
-  maxEjectionPercent: z.number().min(10).max(100).optional(),
-});
-
-const status = int(100, 599);
-export const healthCheckSchema = z.strictObject({
-  path: z.string().startsWith("/", { error: 'must start with "/"' }),
-  intervalMs: positive(),
-  timeoutMs: positive(),
-  unhealthyThreshold: int(1).optional(),
-  healthyThreshold: int(1).optional(),
-  expectedStatus: z.tuple([status, status]).refine(([a, b]) => a <= b, { error: "must be [min, max] with min <= max" }).optional(),
-});
-
 export const retriesSchema = z.strictObject({
-  attempts: int(0, 10).default(2),
-  on: z.array(z.enum(RETRY_ON, { error: `must be one of ${RETRY_ON.join(", ")}` })).default(["connect-error", "reset"]),
+  attempts: int(0, 10).default(CLIENT_DEFAULTS.retries.attempts),
+  on: z.array(z.enum(RETRY_ON, { error: `must be one of ${RETRY_ON.join(", ")}` })).default(() => [...CLIENT_DEFAULTS.retries.on]),
 });
 
 /** One layer (defaults or a service): every section optional, none filled in. */
@@ -153,7 +130,8 @@ export const partialServiceSchema = z.strictObject({
   outlier: disableable(outlierSchema).optional(),
   healthCheck: disableable(healthCheckSchema).optional(),
   retries: retriesSchema.optional(),
-  timeoutMs: positive().optional(),
+  // A timer waits for it, so it has a timer's bound.
+  timeoutMs: delayMs().optional(),
 });
 
 export const clientConfigSchema = z.strictObject({
@@ -161,48 +139,25 @@ export const clientConfigSchema = z.strictObject({
   services: z.record(z.string().min(1), partialServiceSchema).optional(),
 });
 
-// Compile-time checks that the schemas produce exactly the declared shapes.
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+// Compile-time checks that the schemas produce exactly the declared shapes (the balancer layer checks its own).
 const shapes: [
-  Same<z.output<typeof balancerSchema>, BalancerConfig>,
-  Same<z.output<typeof outlierSchema>, OutlierConfig>,
   Same<z.output<typeof routingSchema>, RoutingConfig>,
-  Same<z.output<typeof healthCheckSchema>, HealthCheckConfig>,
   Same<z.input<typeof clientConfigSchema>, ClientConfig>,
   z.output<typeof clientConfigSchema> extends ClientConfig ? true : false,
-] = [true, true, true, true, true, true];
+] = [true, true, true];
 void shapes;
 
 /** Finds the line of a path in the source text, when there is one. */
 type Locate = (path: readonly PropertyKey[]) => number | undefined;
 
-interface Problem {
-  path: PropertyKey[];
-  message: string;
-}
-
-/** zod issues as one problem per place: union branches and unknown keys unpacked. */
-function problems(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): Problem[] {
-  return issues.flatMap((issue): Problem[] => {
-    const path = [...prefix, ...issue.path];
-    if (issue.code === "unrecognized_keys") return issue.keys.map((k) => ({ path: [...path, k], message: "unknown key" }));
-    if (issue.code === "invalid_union") {
-      // `false | {...}`: given an object, the object branch's complaints are the useful ones.
-      const deep = issue.errors.find((b) => b.some((i) => i.path.length > 0 || (i.code !== "invalid_type" && i.code !== "invalid_value")));
-      if (deep !== undefined) return problems(deep, path);
-    }
-    return [{ path, message: issue.message.replace(/^Invalid input: /, "") }];
-  });
-}
-
 function validate(input: unknown, source: string | undefined, locate?: Locate): ClientConfig {
   const result = clientConfigSchema.safeParse(input);
   if (result.success) return result.data;
-  const located = problems(result.error.issues).map((p) => ({ ...p, line: locate?.(p.path) }));
+  const located = configProblems(result.error.issues).map((p) => ({ ...p, line: locate?.(p.path) }));
   // In a file, problems read top to bottom.
   located.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   const lines = located.map((p) => {
-    const where = p.path.length > 0 ? p.path.map(String).join(".") : "(root)";
+    const where = p.path.length > 0 ? pathText(p.path) : "(root)";
     return `  ${where}${p.line === undefined ? "" : ` (line ${p.line})`}: ${p.message}`;
   });
   throw new ConfigError(`invalid client config${source === undefined ? "" : ` in ${source}`}:\n${lines.join("\n")}`, { cause: result.error });
@@ -257,20 +212,16 @@ export async function loadClientConfig(path: string): Promise<ClientConfig> {
   return validate(data, path, locate);
 }
 
-function builtinDefaults(): ServiceClientConfig {
-  return { balancer: { policy: "round_robin" }, retries: { attempts: 2, on: ["connect-error", "reset"] }, timeoutMs: 30_000 };
-}
-
 /** `service`'s settings: its entry over `defaults` over built-in defaults, section by section. */
 export function serviceConfig(config: ClientConfig, service: string): ServiceClientConfig {
   const own = config.services !== undefined && Object.prototype.hasOwnProperty.call(config.services, service) ? config.services[service] : undefined;
   const layers: ServiceClientConfigLayer[] = [own ?? {}, config.defaults ?? {}];
   const pick = <K extends keyof ServiceClientConfigLayer>(key: K): ServiceClientConfigLayer[K] => layers.find((l) => l[key] !== undefined)?.[key];
-  const builtin = builtinDefaults();
+  const builtin = CLIENT_DEFAULTS;
   const retries = pick("retries");
   const out: ServiceClientConfig = {
-    balancer: pick("balancer") ?? builtin.balancer,
-    retries: { attempts: retries?.attempts ?? builtin.retries.attempts, on: retries?.on ?? builtin.retries.on },
+    balancer: pick("balancer") ?? { ...builtin.balancer },
+    retries: { attempts: retries?.attempts ?? builtin.retries.attempts, on: retries?.on ?? [...builtin.retries.on] },
     timeoutMs: pick("timeoutMs") ?? builtin.timeoutMs,
   };
   const hashKey = pick("hashKey");

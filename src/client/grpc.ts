@@ -51,7 +51,7 @@ function balancerFor(service: string): ServiceBalancer {
   if (!binding) throw new Error("podreg gRPC integration is not registered");
   let b = binding.balancers.get(service);
   if (!b) {
-    b = new ServiceBalancer({ registry: binding.registry, service, config: serviceConfig(binding.config, service), clock: binding.clock, random: binding.random });
+    b = new ServiceBalancer({ discovery: binding.registry, service, config: serviceConfig(binding.config, service), clock: binding.clock, random: binding.random });
     binding.balancers.set(service, b);
   }
   return b;

@@ -8,7 +8,7 @@
  */
 import { DecoratorHandler, type Dispatcher } from "undici";
 import type { Span } from "@opentelemetry/api";
-import { PodregError } from "../errors.js";
+import { NoInstanceError } from "../errors.js";
 import type { RetryOn } from "./config.js";
 import type { CallRequest, Selection, ServiceBalancer } from "./service-balancer.js";
 import { endCallSpan, recordPick } from "./tracing.js";
@@ -18,13 +18,7 @@ const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "EN
 const RESET_ERRORS = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
-/** No instance could take the call. */
-export class NoInstanceError extends PodregError {
-  override name = "NoInstanceError";
-  constructor(service: string, why: string) {
-    super(`no instance of ${service}: ${why}`, { code: "PODREG_NO_INSTANCE" });
-  }
-}
+export { NoInstanceError } from "../errors.js";
 
 class ControllerProxy implements Dispatcher.DispatchController {
   target: Dispatcher.DispatchController | undefined;

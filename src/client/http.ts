@@ -55,7 +55,7 @@ export class PodregDispatcher extends Dispatcher {
   balancer(service: string): ServiceBalancer {
     let b = this.balancers.get(service);
     if (!b) {
-      b = new ServiceBalancer({ registry: this.o.registry, service, config: serviceConfig(this.config, service), clock: this.o.clock, random: this.o.random });
+      b = new ServiceBalancer({ discovery: this.o.registry, service, config: serviceConfig(this.config, service), clock: this.o.clock, random: this.o.random });
       this.balancers.set(service, b);
     }
     return b;

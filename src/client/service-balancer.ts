@@ -9,11 +9,12 @@ import { createLoadTracker, createPicker } from "../balancer/index.js";
 import { HealthChecker } from "../balancer/health-check.js";
 import { OutlierDetector } from "../balancer/outlier.js";
 import type { Picker, PickRequest, PolicyName } from "../balancer/types.js";
-import { AbortedError } from "../errors.js";
+import { AbortedError, NoInstanceError } from "../errors.js";
 import type { Instance } from "../model/instance.js";
-import type { Registry, Subscription } from "../registry/registry.js";
+import type { Discovery, Subscription } from "../registry/registry.js";
 import { createRouter, headerValues, type RouteRequest, type Router } from "../router/router.js";
 import { systemClock, type Clock } from "../util/clock.js";
+import type { Logger } from "../util/logger.js";
 import type { ServiceClientConfig } from "./config.js";
 
 export interface CallRequest extends RouteRequest, PickRequest {
@@ -28,13 +29,22 @@ export interface Selection {
 }
 
 export interface ServiceBalancerOptions {
-  registry: Registry;
+  discovery: Discovery;
+  /** The service as the consumer names it (resolved by the discovery: `echo`, `shop/echo`, `com.example.Echo`). */
   service: string;
+  /**
+   * Only instances of these protocols (the transport's family: `http`,
+   * `https`, `h2c` for HTTP; `grpc` for gRPC). Instances of other protocols of
+   * the same service are not this client's to call. Default: any.
+   */
+  protocols?: readonly string[];
   config: ServiceClientConfig;
   clock?: Clock;
   random?: () => number;
   /** For active health checks; default global fetch. */
   fetch?: typeof fetch;
+  /** For outlier detection and health checks (ejections, probe failures, state changes); default warnings on stderr. */
+  logger?: Logger;
 }
 
 export class ServiceBalancer {
@@ -61,14 +71,17 @@ export class ServiceBalancer {
     this.random = o.random ?? Math.random;
     this.router = o.config.routing ? createRouter(o.config.routing) : undefined;
     const invalidate = () => this.invalidate();
-    this.outlier = o.config.outlier ? new OutlierDetector(o.config.outlier, { clock: this.clock, onChange: invalidate }) : undefined;
-    this.health = o.config.healthCheck ? new HealthChecker(o.config.healthCheck, { clock: this.clock, fetch: o.fetch, onChange: invalidate }) : undefined;
-    this.sub = o.registry.subscribe(o.service, (ev) => {
+    this.outlier = o.config.outlier ? new OutlierDetector(o.config.outlier, { clock: this.clock, onChange: invalidate, logger: o.logger }) : undefined;
+    this.health = o.config.healthCheck ? new HealthChecker(o.config.healthCheck, { clock: this.clock, fetch: o.fetch, onChange: invalidate, logger: o.logger }) : undefined;
+    const protocols = o.protocols && new Set(o.protocols.map((p) => p.toLowerCase()));
+    const wanted = (i: Instance) => protocols === undefined || protocols.has(i.protocol.toLowerCase());
+    this.sub = o.discovery.subscribe(o.service, (ev) => {
       if (ev.type === "snapshot") {
         this.all.clear();
-        for (const i of ev.instances) this.all.set(i.id, i);
-      } else if (ev.type === "removed") this.all.delete(ev.instance.id);
-      else this.all.set(ev.instance.id, ev.instance);
+        for (const i of ev.instances) if (wanted(i)) this.all.set(i.id, i);
+      } else if (ev.type === "removed" || !wanted(ev.instance)) {
+        if (!this.all.delete(ev.instance.id)) return;
+      } else this.all.set(ev.instance.id, ev.instance);
       const list = [...this.all.values()];
       this.outlier?.setInstances(list.map((i) => i.id));
       this.health?.setInstances(list);
@@ -92,9 +105,15 @@ export class ServiceBalancer {
     return usable;
   }
 
-  /** Resolves once the registry has synced and the service has at least one instance, or when `signal` fires. */
-  async whenReady(signal?: AbortSignal): Promise<void> {
-    await this.o.registry.whenSynced(signal);
+  /**
+   * Resolves once the discovery has synced and the service has at least one
+   * instance (of the wanted protocols). Once synced, a service with none
+   * fails at once with NoInstanceError unless `wait` is set (then it waits
+   * for one until `signal` fires).
+   */
+  async whenReady(signal?: AbortSignal, opts: { wait?: boolean } = {}): Promise<void> {
+    await this.o.discovery.whenSynced(signal);
+    if (this.all.size === 0 && !opts.wait) throw this.noInstance("none registered");
     while (this.all.size === 0) {
       if (signal?.aborted) throw new AbortedError(`no instance of ${this.service}`);
       await new Promise<void>((resolve) => {
@@ -107,6 +126,11 @@ export class ServiceBalancer {
         signal?.addEventListener("abort", done, { once: true });
       });
     }
+  }
+
+  /** The error for "nothing to call", naming the service and the protocols this client takes. */
+  noInstance(why: string): NoInstanceError {
+    return new NoInstanceError(this.service, why, this.o.protocols?.join("|"));
   }
 
   select(req: CallRequest = {}): Selection | undefined {

@@ -1,5 +1,5 @@
 /**
- * What a call records in OpenTelemetry (the notes' "knowing which instance
+ * What a call records in OpenTelemetry ("knowing which instance
  * served a call"): through @opentelemetry/api only, so it costs nothing and
  * does nothing unless the application installs an SDK.
  */

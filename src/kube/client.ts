@@ -11,7 +11,9 @@ import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } fro
 import type { KubeConfig } from "@kubernetes/client-node";
 import { AbortedError } from "../errors.js";
 import { redactCredentials } from "../util/text.js";
-import { KubeApiError, KubeUnreachableError, WatchStreamError } from "./errors.js";
+import { KubeUnreachableError, type KubeApiError } from "./errors.js";
+import { WatchBadLineError, WatchInactiveError, kubeApiError } from "../errors.js";
+import { scopedSignal } from "../util/signal.js";
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
@@ -83,7 +85,8 @@ export class KubeClient {
     const what = `${req.method ?? "GET"} ${req.path}`;
     const deadline = new AbortController();
     const timer = timeoutMs > 0 ? setTimeout(() => deadline.abort(), timeoutMs) : undefined;
-    const signal = req.signal ? AbortSignal.any([req.signal, deadline.signal]) : deadline.signal;
+    const combined = req.signal ? scopedSignal([req.signal, deadline.signal]) : undefined;
+    const signal = combined?.signal ?? deadline.signal;
     try {
       const res = await this.open({ ...req, signal });
       const text = await readBody(res, signal);
@@ -94,6 +97,7 @@ export class KubeClient {
       throw err;
     } finally {
       clearTimeout(timer);
+      combined?.dispose();
     }
   }
 
@@ -123,7 +127,7 @@ export class KubeClient {
       const arm = () => {
         clearTimeout(timer);
         timer = setTimeout(
-          () => finish(new WatchStreamError("PODREG_KUBE_WATCH_INACTIVE", `watch ${req.path}: no data for ${req.inactivityTimeoutMs}ms`)),
+          () => finish(new WatchInactiveError(`watch ${req.path}: no data for ${req.inactivityTimeoutMs}ms`)),
           req.inactivityTimeoutMs,
         );
       };
@@ -142,7 +146,7 @@ export class KubeClient {
           try {
             event = JSON.parse(line) as WatchEvent;
           } catch {
-            finish(new WatchStreamError("PODREG_KUBE_WATCH_BAD_LINE", `watch ${req.path}: unparseable line (${line.slice(0, 80)})`));
+            finish(new WatchBadLineError(`watch ${req.path}: unparseable line (${line.slice(0, 80)})`));
             return;
           }
           try {
@@ -210,8 +214,8 @@ function readBody(res: IncomingMessage, signal?: AbortSignal): Promise<string> {
 function apiError(status: number, body: string): KubeApiError {
   try {
     const s = JSON.parse(body) as { message?: string; reason?: string };
-    return new KubeApiError(status, s.message ?? `HTTP ${status}`, s.reason);
+    return kubeApiError(status, s.message ?? `HTTP ${status}`, s.reason);
   } catch {
-    return new KubeApiError(status, `HTTP ${status}: ${body.slice(0, 200)}`);
+    return kubeApiError(status, `HTTP ${status}: ${body.slice(0, 200)}`);
   }
 }

@@ -8,14 +8,9 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { PodregError } from "../errors.js";
+import { KubeConfigError } from "../errors.js";
 
-export class KubeConfigError extends PodregError {
-  override name = "KubeConfigError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, { code: "PODREG_KUBE_CONFIG", ...options });
-  }
-}
+export { KubeConfigError };
 
 export interface KubeConfigOptions {
   /** Path of a kubeconfig file. */

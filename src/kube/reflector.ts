@@ -15,8 +15,9 @@ import { Backoff, type BackoffOptions } from "../util/backoff.js";
 import { sleep, systemClock, type Clock } from "../util/clock.js";
 import { silentLogger, type Logger } from "../util/logger.js";
 import type { KubeClient, WatchEvent } from "./client.js";
-import { KubeApiError, isGone } from "./errors.js";
+import { isGone } from "./errors.js";
 import type { Store, Versioned } from "./store.js";
+import { KubeStatusError, kubeApiError } from "../errors.js";
 
 /** The part of every object the reflector reads. */
 export interface RawObject {
@@ -45,6 +46,8 @@ export interface ReflectorOptions<T extends Versioned> {
   backoff?: BackoffOptions;
   clock?: Clock;
   logger?: Logger;
+  /** Log each retried failure at debug instead of warn: for owners that report outages themselves (status events). */
+  quietRetries?: boolean;
   random?: () => number;
   onSynced?: () => void;
   onError?: (err: Error) => void;
@@ -106,7 +109,8 @@ export class Reflector<T extends Versioned> {
         this.stats.errors++;
         this.o.onError?.(e);
         const delay = this.backoff.next();
-        this.logger.warn({ path: this.o.path, code: (e as { code?: string }).code ?? e.name, err: e.message, retryMs: delay }, "list/watch failed");
+        const log = this.o.quietRetries ? this.logger.debug : this.logger.warn;
+        log.call(this.logger, { path: this.o.path, code: (e as { code?: string }).code ?? e.name, err: e.message, retryMs: delay }, "list/watch failed");
         try {
           await sleep(delay, { clock: this.clock, signal });
         } catch (sleepErr) {
@@ -135,7 +139,7 @@ export class Reflector<T extends Versioned> {
       cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion;
     } while (cont);
-    if (!rv) throw new KubeApiError(500, `LIST ${this.o.path} returned no resourceVersion`);
+    if (!rv) throw new KubeStatusError(`LIST ${this.o.path} returned no resourceVersion`, undefined);
     this.stats.lists++;
     this.o.store.replace(items);
     this.rv = rv;
@@ -165,7 +169,8 @@ export class Reflector<T extends Versioned> {
     const raw = ev.object as RawObject & { code?: number; message?: string; reason?: string };
     if (ev.type === "ERROR") {
       // A Status object: 410 means our resourceVersion was compacted away.
-      throw new KubeApiError(raw.code ?? 500, raw.message ?? "watch error", raw.reason);
+      // A watch ERROR event without a code is not an HTTP status: no made-up 500.
+      throw kubeApiError(raw.code, raw.message ?? "watch error", raw.reason);
     }
     const rv = raw.metadata?.resourceVersion;
     this.backoff.reset();

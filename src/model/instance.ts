@@ -4,13 +4,19 @@
  * routers, clients, servers) imports Kubernetes types.
  */
 
+import { authority, parseHost } from "./host.js";
+import { keyOf, type ServiceKey, type ServiceScope } from "./service-key.js";
+
 /** A service is named by a string: an RPC interface (`com.example.Echo`) or a Web service name (`echo`). */
 export type ServiceName = string;
 
 export interface Instance {
   /** Stable across updates of the same registration: `<source>:<namespace>/<pod>/<service>/<protocol>:<port>` for pods. */
   readonly id: string;
+  /** The service's key with its scope (`shop/echo`, or `com.example.Echo` for a global one); see service-key.ts. */
+  readonly key: ServiceKey;
   readonly service: ServiceName;
+  /** IPv4, IPv6 without brackets (normalised), or a DNS name in lower case; see host.ts. */
   readonly host: string;
   readonly port: number;
   /** Application protocol: `http`, `grpc`, `dubbo`, `tri`, ... */
@@ -23,7 +29,9 @@ export interface Instance {
   readonly labels: Readonly<Record<string, string>>;
   readonly zone?: string;
   readonly node?: string;
+  /** Namespace of the workload (pod) it runs in, when the source knows one; also for global services. */
   readonly namespace?: string;
+  readonly cluster?: string;
   readonly ready: boolean;
   /** Epoch milliseconds the instance came up (pod start), for slow start. */
   readonly startTime?: number;
@@ -33,10 +41,15 @@ export interface Instance {
 
 export const DEFAULT_WEIGHT = 100;
 
+/** A protocol is written as a URL scheme (`http`, `grpc`, `dubbo`, `tri`): the pattern every format and check shares. */
+export const PROTOCOL_SOURCE = "[A-Za-z][A-Za-z0-9+.-]*";
+export const PROTOCOL = new RegExp(`^${PROTOCOL_SOURCE}$`);
+
 /** Field-by-field equality: updates that change nothing are not delivered. */
 export function sameInstance(a: Instance, b: Instance): boolean {
   return (
     a.id === b.id &&
+    a.key === b.key &&
     a.service === b.service &&
     a.host === b.host &&
     a.port === b.port &&
@@ -45,6 +58,7 @@ export function sameInstance(a: Instance, b: Instance): boolean {
     a.zone === b.zone &&
     a.node === b.node &&
     a.namespace === b.namespace &&
+    a.cluster === b.cluster &&
     a.ready === b.ready &&
     a.startTime === b.startTime &&
     a.source === b.source &&
@@ -57,4 +71,63 @@ export function sameRecord(a: Readonly<Record<string, string>>, b: Readonly<Reco
   const ka = Object.keys(a);
   if (ka.length !== Object.keys(b).length) return false;
   return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k]);
+}
+
+/** What a source knows about an instance; buildInstance() derives the rest. */
+export interface InstanceInput {
+  /** The registry it comes from (`kube-pods`, `memory`, ...): the id's first part. */
+  readonly source: string;
+  /** Where in the source: `<namespace>/<pod>` for pods, a registration number for memory. */
+  readonly origin: string;
+  readonly service: ServiceName;
+  readonly host: string;
+  readonly port: number;
+  readonly protocol: string;
+  readonly weight?: number;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly namespace?: string;
+  readonly zone?: string;
+  readonly node?: string;
+  readonly ready?: boolean;
+  readonly startTime?: number;
+  /** The host is part of the identity (one origin advertising the same port at several hosts). */
+  readonly hostInId?: boolean;
+  /** How the source scopes services (default: per namespace). */
+  readonly scope?: ServiceScope;
+}
+
+/**
+ * The one place instances are made: id `<source>:<origin>/<service>/<protocol>:<port>`
+ * (`...:<host>:<port>`, IPv6 in brackets, with hostInId),
+ * key by the source's scope, host normalised (IPv6 without brackets). Throws
+ * RangeError on a host that is neither an IP nor a DNS name, a port out of
+ * range or a negative weight: sources turn that into their own error (a
+ * refused registration, a skipped entry).
+ */
+export function buildInstance(input: InstanceInput): Instance {
+  const host = parseHost(input.host);
+  if (!host) throw new RangeError(`host ${JSON.stringify(input.host)} is neither an IP address nor a DNS name`);
+  if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65535) throw new RangeError(`port ${input.port} is not in 1..65535`);
+  const weight = input.weight ?? DEFAULT_WEIGHT;
+  if (!Number.isFinite(weight) || weight < 0) throw new RangeError(`weight ${weight} is not a finite number >= 0`);
+  const scope = input.scope ?? { scope: "namespace" };
+  return {
+    id: `${input.source}:${input.origin}/${input.service}/${input.protocol}:${input.hostInId ? authority(host.host, input.port) : input.port}`,
+    key: keyOf(input.service, input.namespace, scope),
+    service: input.service,
+    host: host.host,
+    port: input.port,
+    protocol: input.protocol,
+    weight,
+    metadata: input.metadata ?? {},
+    labels: input.labels ?? {},
+    ...(input.zone === undefined ? {} : { zone: input.zone }),
+    ...(input.node === undefined ? {} : { node: input.node }),
+    ...(input.namespace === undefined ? {} : { namespace: input.namespace }),
+    ...(scope.cluster === undefined ? {} : { cluster: scope.cluster }),
+    ready: input.ready ?? true,
+    ...(input.startTime === undefined ? {} : { startTime: input.startTime }),
+    source: input.source,
+  };
 }

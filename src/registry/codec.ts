@@ -1,9 +1,9 @@
 /**
  * Annotation codecs: how registrations are written into, and read back from,
  * one Pod annotation. The value is base64 of a JSON array of `{k, v}` entries
- * (the design notes' format, also dubbo-go's). Codecs are pure: no I/O.
+ * (the format dubbo-go also uses). Codecs are pure: no I/O.
  */
-import { PodregError } from "../errors.js";
+export { CodecError, CodecBase64Error, CodecJsonError, CodecShapeError, CodecSizeError, CodecVersionError } from "../errors.js";
 
 export interface AnnotationEntry {
   k: string;
@@ -35,14 +35,6 @@ export interface DecodedEndpoint {
   metadata: Record<string, string>;
 }
 
-/** Why an annotation was not usable. Codes: PODREG_CODEC_BASE64, _JSON, _SHAPE, _SIZE, _VERSION. */
-export class CodecError extends PodregError {
-  override name = "CodecError";
-  constructor(code: "PODREG_CODEC_BASE64" | "PODREG_CODEC_JSON" | "PODREG_CODEC_SHAPE" | "PODREG_CODEC_SIZE" | "PODREG_CODEC_VERSION", message: string) {
-    super(message, { code });
-  }
-}
-
 export interface AnnotationCodec {
   readonly name: string;
   /** Annotation holding the encoded entries. */
@@ -54,6 +46,8 @@ export interface AnnotationCodec {
   readonly labelSelector: string;
   /** Entries must carry the address (dubbo-go's URL does); otherwise "" means "the pod IP". */
   readonly requiresHost: boolean;
+  /** How its services are keyed by default: per namespace (native), or global (dubbo-go's RPC interfaces). */
+  readonly scope: "namespace" | "global";
   /** Protocol of a registration that names none: what this format's consumers expect ("http" native, "dubbo" for dubbo-go). */
   readonly defaultProtocol: string;
 

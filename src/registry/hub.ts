@@ -1,18 +1,27 @@
 /**
- * The instance cache behind every registry, and its subscriptions. Backends
- * hand it whole groups of instances (everything one pod, or one registration,
- * provides); it works out what was added, updated or removed, applies that,
- * and only then tells subscribers, in order. One snapshot per subscriber
- * first, once synced, delivered in a microtask so `subscribe` returns first.
+ * The instance cache behind every source, and its subscriptions. Sources hand
+ * it whole groups of instances (everything one pod, or one registration,
+ * provides); it works out what was added, updated or removed, numbers each
+ * change (a revision, monotonic per hub), applies it, and only then tells
+ * subscribers, in order. Services are keyed by Instance.key (scope
+ * included), never by the bare name.
+ *
+ * Snapshots: a subscriber present at markSynced() gets its snapshot there,
+ * before whenSynced() resolves; one that subscribes later gets it in a
+ * microtask, so `subscribe` returns first. After close(), nothing is
+ * delivered and whenSynced() rejects with PODREG_CLOSED.
  */
-import type { DeltaEvent, RegistryEvent, RegistryListener, ServiceSelector } from "../model/events.js";
-import { sameInstance, type Instance, type ServiceName } from "../model/instance.js";
+import { ClosedError } from "../errors.js";
+import type { DeltaEvent, RegistryEvent, RegistryListener } from "../model/events.js";
+import { sameInstance, type Instance } from "../model/instance.js";
+import type { ServiceKey } from "../model/service-key.js";
 import { Latch } from "../util/latch.js";
 import { silentLogger, type Logger } from "../util/logger.js";
 import type { Subscription } from "./registry.js";
 
 interface Sub {
-  selector: ServiceSelector;
+  /** A service key, or "*". */
+  key: ServiceKey;
   listener: RegistryListener;
   /** Deltas are delivered only after the snapshot. */
   live: boolean;
@@ -20,10 +29,13 @@ interface Sub {
 }
 
 export class InstanceHub {
-  private readonly byService = new Map<ServiceName, Map<string, Instance>>();
+  private readonly byService = new Map<ServiceKey, Map<string, Instance>>();
   private readonly groups = new Map<string, Map<string, Instance>>();
+  private readonly revisions = new Map<ServiceKey, number>();
   private readonly subs = new Set<Sub>();
   private readonly syncedLatch = new Latch();
+  private rev = 0;
+  private closed = false;
 
   constructor(private readonly logger: Logger = silentLogger) {}
 
@@ -31,32 +43,48 @@ export class InstanceHub {
     return this.syncedLatch.isSet;
   }
 
-  instances(service: ServiceName): Instance[] {
-    return [...(this.byService.get(service)?.values() ?? [])];
+  /** The number of the last change applied (0 before any). */
+  get revision(): number {
+    return this.rev;
+  }
+
+  /** The revision of the last change to this service (0 if none). Kept after the service empties, so ids never go back. */
+  revisionOf(key: ServiceKey): number {
+    return this.revisions.get(key) ?? 0;
+  }
+
+  instances(key: ServiceKey): Instance[] {
+    if (key === "*") return this.all();
+    return [...(this.byService.get(key)?.values() ?? [])];
   }
 
   all(): Instance[] {
     return [...this.byService.values()].flatMap((m) => [...m.values()]);
   }
 
-  services(): ServiceName[] {
+  /** Keys of the services with at least one instance, sorted. */
+  services(): ServiceKey[] {
     return [...this.byService.keys()].sort();
   }
 
   /** Makes `instances` the whole content of `group`. */
   setGroup(group: string, instances: readonly Instance[]): void {
+    if (this.closed) return;
     const old = this.groups.get(group) ?? new Map<string, Instance>();
     const next = new Map(instances.map((i) => [i.id, i]));
-    const events: DeltaEvent[] = [];
-    for (const [id, prev] of old) if (!next.has(id)) events.push({ type: "removed", instance: prev });
+    const changes: ({ type: "added"; instance: Instance } | { type: "updated"; instance: Instance; previous: Instance } | { type: "removed"; instance: Instance })[] = [];
+    for (const [id, prev] of old) if (!next.has(id)) changes.push({ type: "removed", instance: prev });
     for (const [id, inst] of next) {
       const prev = old.get(id);
-      if (!prev) events.push({ type: "added", instance: inst });
-      else if (!sameInstance(prev, inst)) events.push({ type: "updated", instance: inst, previous: prev });
+      if (!prev) changes.push({ type: "added", instance: inst });
+      else if (!sameInstance(prev, inst)) changes.push({ type: "updated", instance: inst, previous: prev });
     }
     if (next.size === 0) this.groups.delete(group);
     else this.groups.set(group, next);
-    for (const ev of events) {
+    for (const c of changes) {
+      const ev: DeltaEvent = { ...c, revision: ++this.rev };
+      this.revisions.set(ev.instance.key, ev.revision);
+      if (ev.type === "updated" && ev.previous.key !== ev.instance.key) this.revisions.set(ev.previous.key, ev.revision);
       this.applyToIndex(ev);
       this.dispatch(ev);
     }
@@ -66,21 +94,23 @@ export class InstanceHub {
     this.setGroup(group, []);
   }
 
-  /** The first full state is in: subscribers get their snapshots. */
+  /** The first full state is in: present subscribers get their snapshots now, then whenSynced() waiters wake. */
   markSynced(): void {
-    if (!this.syncedLatch.set()) return;
-    for (const s of this.subs) this.scheduleSnapshot(s);
+    if (this.closed || this.syncedLatch.isSet) return;
+    for (const s of [...this.subs]) this.sendSnapshot(s);
+    this.syncedLatch.set();
   }
 
-  /** Resolves at markSynced(); rejects with AbortedError if `signal` fires first. */
+  /** Resolves at markSynced() (after the snapshots); rejects with AbortedError if `signal` fires first, ClosedError after close(). */
   whenSynced(signal?: AbortSignal): Promise<void> {
     return this.syncedLatch.wait(signal, "aborted before the cache synced");
   }
 
-  subscribe(selector: ServiceSelector, listener: RegistryListener): Subscription {
-    const sub: Sub = { selector, listener, live: false, closed: false };
+  subscribe(key: ServiceKey, listener: RegistryListener): Subscription {
+    const sub: Sub = { key, listener, live: false, closed: this.closed };
+    if (this.closed) return { close: () => {} };
     this.subs.add(sub);
-    if (this.syncedLatch.isSet) this.scheduleSnapshot(sub);
+    if (this.syncedLatch.isSet) queueMicrotask(() => this.sendSnapshot(sub));
     return {
       close: () => {
         sub.closed = true;
@@ -93,41 +123,49 @@ export class InstanceHub {
     return this.subs.size;
   }
 
-  private scheduleSnapshot(sub: Sub): void {
-    queueMicrotask(() => {
-      if (sub.closed || sub.live) return;
-      sub.live = true;
-      const instances = sub.selector === "*" ? this.all() : this.instances(sub.selector);
-      this.deliver(sub, { type: "snapshot", instances });
-    });
+  /** Stops all delivery; pending and later whenSynced() calls reject with PODREG_CLOSED. */
+  close(why = "the registry is closed"): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.subs) s.closed = true;
+    this.subs.clear();
+    this.syncedLatch.fail(new ClosedError(why));
+  }
+
+  private sendSnapshot(sub: Sub): void {
+    if (sub.closed || sub.live) return;
+    sub.live = true;
+    const revision = sub.key === "*" ? this.rev : this.revisionOf(sub.key);
+    this.deliver(sub, { type: "snapshot", instances: this.instances(sub.key), revision });
   }
 
   private applyToIndex(ev: DeltaEvent): void {
-    const svc = ev.instance.service;
+    const key = ev.instance.key;
     if (ev.type === "removed") {
-      const m = this.byService.get(svc);
+      const m = this.byService.get(key);
       m?.delete(ev.instance.id);
-      if (m && m.size === 0) this.byService.delete(svc);
+      if (m && m.size === 0) this.byService.delete(key);
       return;
     }
-    if (ev.type === "updated" && ev.previous.service !== svc) {
-      this.byService.get(ev.previous.service)?.delete(ev.previous.id);
-      if (this.byService.get(ev.previous.service)?.size === 0) this.byService.delete(ev.previous.service);
+    if (ev.type === "updated" && ev.previous.key !== key) {
+      const m = this.byService.get(ev.previous.key);
+      m?.delete(ev.previous.id);
+      if (m?.size === 0) this.byService.delete(ev.previous.key);
     }
-    let m = this.byService.get(svc);
-    if (!m) this.byService.set(svc, (m = new Map()));
+    let m = this.byService.get(key);
+    if (!m) this.byService.set(key, (m = new Map()));
     m.set(ev.instance.id, ev.instance);
   }
 
   private dispatch(ev: DeltaEvent): void {
     for (const sub of this.subs) {
       if (!sub.live) continue; // its snapshot, computed later, will include this change
-      if (sub.selector === "*" || sub.selector === ev.instance.service) {
-        if (ev.type === "updated" && sub.selector !== "*" && ev.previous.service !== sub.selector) {
-          this.deliver(sub, { type: "added", instance: ev.instance }); // moved in from another service
+      if (sub.key === "*" || sub.key === ev.instance.key) {
+        if (ev.type === "updated" && sub.key !== "*" && ev.previous.key !== sub.key) {
+          this.deliver(sub, { type: "added", instance: ev.instance, revision: ev.revision }); // moved in from another service
         } else this.deliver(sub, ev);
-      } else if (ev.type === "updated" && sub.selector === ev.previous.service) {
-        this.deliver(sub, { type: "removed", instance: ev.previous }); // moved to another service
+      } else if (ev.type === "updated" && sub.key === ev.previous.key) {
+        this.deliver(sub, { type: "removed", instance: ev.previous, revision: ev.revision }); // moved to another service
       }
     }
   }

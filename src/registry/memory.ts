@@ -2,13 +2,21 @@
  * An in-memory registry: same contract, no I/O. For unit tests of everything
  * built on a registry, and for a process that balances across a fixed set.
  */
-import type { RegistryListener, ServiceSelector } from "../model/events.js";
-import type { Instance, ServiceName } from "../model/instance.js";
+import type { RegistryListener, ServiceSelector, StatusListener } from "../model/events.js";
+import { buildInstance, type Instance } from "../model/instance.js";
+import { resolveServiceName, type ServiceKey, type ServiceScope } from "../model/service-key.js";
 import type { Logger } from "../util/logger.js";
 import { InstanceHub } from "./hub.js";
-import { RegistrationError, validateSpec, type RegistrationHandle, type RegistrationSpec, type Registry, type Subscription } from "./registry.js";
+import { validateSpec, type RegistrationHandle, type RegistrationSpec, type Registry, type Subscription } from "./registry.js";
+import { ClosedError } from "../errors.js";
 
 export interface MemoryRegistryOptions {
+  /**
+   * Namespace of the registered instances. Without one, services are global
+   * (`echo`); with one, they are keyed `namespace/echo` and a bare name
+   * resolves in it.
+   */
+  namespace?: string;
   /** Labels/zone/node given to every registered instance. */
   labels?: Record<string, string>;
   zone?: string;
@@ -23,18 +31,25 @@ export class MemoryRegistry implements Registry {
   private seq = 0;
   private closed = false;
   private readonly handles = new Set<RegistrationHandle>();
+  private readonly scope: ServiceScope;
 
   constructor(private readonly opts: MemoryRegistryOptions = {}) {
     this.hub = new InstanceHub(opts.logger);
+    this.scope = { scope: "namespace", defaultNamespace: opts.namespace };
     this.hub.markSynced();
   }
 
+  resolve(name: string): ServiceKey {
+    return resolveServiceName(name, this.scope);
+  }
+
   async register(spec: RegistrationSpec): Promise<RegistrationHandle> {
-    if (this.closed) throw new RegistrationError("PODREG_CLOSED", "registry is closed");
+    if (this.closed) throw new ClosedError("registry is closed");
     const s = validateSpec(spec);
     const group = `memory-${++this.seq}`;
-    let current: Instance = {
-      id: `memory:${group}/${s.service}/${s.protocol}:${s.port}`,
+    let current: Instance = buildInstance({
+      source: "memory",
+      origin: group,
       service: s.service,
       host: s.host ?? "127.0.0.1",
       port: s.port,
@@ -44,16 +59,16 @@ export class MemoryRegistry implements Registry {
       labels: { ...this.opts.labels },
       zone: this.opts.zone,
       node: this.opts.node,
-      ready: true,
+      namespace: this.opts.namespace,
       startTime: (this.opts.now ?? Date.now)(),
-      source: "memory",
-    };
+      scope: this.scope,
+    });
     this.hub.setGroup(group, [current]);
     let open = true;
     const handle: RegistrationHandle = {
       service: s.service,
       update: async (change) => {
-        if (!open) throw new RegistrationError("PODREG_CLOSED", "registration is closed");
+        if (!open) throw new ClosedError("registration is closed");
         validateSpec({ ...spec, ...change });
         current = { ...current, weight: change.weight ?? current.weight, metadata: change.metadata ? { ...change.metadata } : current.metadata };
         this.hub.setGroup(group, [current]);
@@ -75,27 +90,36 @@ export class MemoryRegistry implements Registry {
   }
 
   subscribe(selector: ServiceSelector, listener: RegistryListener): Subscription {
-    return this.hub.subscribe(selector, listener);
+    return this.hub.subscribe(selector === "*" ? "*" : this.resolve(selector), listener);
   }
 
-  instances(service: ServiceName): readonly Instance[] {
-    return this.hub.instances(service);
+  instances(service: ServiceSelector): readonly Instance[] {
+    return this.hub.instances(service === "*" ? "*" : this.resolve(service));
   }
 
-  services(): ServiceName[] {
+  services(): ServiceKey[] {
     return this.hub.services();
+  }
+
+  /** Always synced: one `synced` event. */
+  onStatus(listener: StatusListener): Subscription {
+    let open = true;
+    queueMicrotask(() => open && listener({ type: "synced" }));
+    return { close: () => void (open = false) };
   }
 
   get synced(): boolean {
     return true;
   }
 
-  whenSynced(): Promise<void> {
-    return Promise.resolve();
+  whenSynced(signal?: AbortSignal): Promise<void> {
+    return this.hub.whenSynced(signal);
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     for (const h of [...this.handles]) await h.close();
+    this.hub.close();
   }
 }

@@ -1,10 +1,17 @@
 /**
- * The contract every registry backend implements (memory, kube-pods, ...).
- * Registration is the provider side; subscribe/instances/services the consumer side.
+ * The contracts of podreg's sources: Discovery (the consumer side, every
+ * source) and Registrar (the provider side, only sources that take
+ * registrations). Services, EndpointSlices and aggregates are Discovery only,
+ * and the types say so.
  */
-import type { RegistryListener, ServiceSelector } from "../model/events.js";
+import type { RegistryListener, ServiceSelector, StatusListener } from "../model/events.js";
 import type { Instance, ServiceName } from "../model/instance.js";
-import { PodregError } from "../errors.js";
+import { parseHost } from "../model/host.js";
+import type { ServiceKey } from "../model/service-key.js";
+import { RegistrationError } from "../errors.js";
+import { PROTOCOL } from "../model/instance.js";
+
+export { RegistrationError, DeregistrationError } from "../errors.js";
 
 export interface RegistrationSpec {
   service: ServiceName;
@@ -31,40 +38,49 @@ export interface Subscription {
   close(): void;
 }
 
-export interface Registry {
+/**
+ * The consumer side, which every source implements (kube-pods, memory,
+ * Kubernetes Services, an aggregate, ...).
+ *
+ * Lifecycle: discovery starts on the first `subscribe`, `whenSynced` or
+ * `onStatus` (a process that only registers never watches). `instances()` and
+ * `services()` are plain reads of the cache and start nothing: empty until
+ * synced. After `close()`, `whenSynced` rejects with PODREG_CLOSED and
+ * subscriptions receive nothing more.
+ */
+export interface Discovery {
   readonly name: string;
-  register(spec: RegistrationSpec, opts?: { signal?: AbortSignal }): Promise<RegistrationHandle>;
-  /** Snapshot first (once synced), then deltas; see RegistryEvent. */
+  /**
+   * The key of the service a consumer means by `name` (see docs/registry.md,
+   * "Naming a service"): `echo` is `echo` in the source's own namespace for
+   * namespaced sources, `shop/echo` or `echo.shop.svc` names a namespace,
+   * RPC interface names (dubbo-go) are global.
+   */
+  resolve(name: string): ServiceKey;
+  /** Snapshot first (once synced), then deltas; see RegistryEvent. `selector` is resolved as by resolve(), or "*". */
   subscribe(selector: ServiceSelector, listener: RegistryListener): Subscription;
   /** The cached instances of a service (empty before sync). */
-  instances(service: ServiceName): readonly Instance[];
-  services(): ServiceName[];
+  instances(service: ServiceSelector): readonly Instance[];
+  /** Keys of the services with at least one instance, sorted. */
+  services(): ServiceKey[];
   readonly synced: boolean;
+  /** Resolves once synced, after every subscriber already subscribed has its snapshot. */
   whenSynced(signal?: AbortSignal): Promise<void>;
-  /** Deregisters this registry's registrations and stops its watches. */
+  /** synced, failing (with an error code), recovered; delivered asynchronously, in order. */
+  onStatus(listener: StatusListener): Subscription;
   close(): Promise<void>;
 }
 
-/** A registration was refused or failed. Codes: PODREG_REGISTRATION (generic), PODREG_ANNOTATION_TOO_LARGE, PODREG_ANNOTATION_CORRUPT, PODREG_POD_IDENTITY, PODREG_CLOSED. */
-export class RegistrationError extends PodregError {
-  override name = "RegistrationError";
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, { code, ...options });
-  }
+/** The provider side, implemented only by sources that can take registrations (kube-pods, memory, local). */
+export interface Registrar {
+  register(spec: RegistrationSpec, opts?: { signal?: AbortSignal }): Promise<RegistrationHandle>;
+  /** Deregisters everything registered through it and stops its watches. */
+  close(): Promise<void>;
 }
 
-/**
- * A deregistration did not complete within its deadline: the entries named in
- * `remaining` may still be advertised. `cause` is the last failure
- * (unreachable API server, a corrupt annotation, 403...).
- */
-export class DeregistrationError extends PodregError {
-  override name = "DeregistrationError";
-  readonly remaining: readonly string[];
-  constructor(message: string, options: { cause?: unknown; remaining: readonly string[] }) {
-    super(message, { code: "PODREG_DEREGISTRATION", cause: options.cause });
-    this.remaining = options.remaining;
-  }
+/** A source that discovers and takes registrations. */
+export interface Registry extends Discovery, Registrar {
+  close(): Promise<void>;
 }
 
 /** C0 and C1 control characters and DEL: they would reach terminals and logs as commands, not text. */
@@ -73,21 +89,22 @@ export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** A validated spec. The protocol defaults to `defaultProtocol` (the format's own). */
 export function validateSpec(spec: RegistrationSpec, defaultProtocol = "http"): Required<Omit<RegistrationSpec, "host">> & { host?: string } {
-  const bad = (why: string) => new RegistrationError("PODREG_REGISTRATION", `invalid registration of ${JSON.stringify(spec.service)}: ${why}`);
+  const bad = (why: string) => new RegistrationError(`invalid registration of ${JSON.stringify(spec.service)}: ${why}`);
   if (typeof spec.service !== "string" || spec.service.length === 0 || spec.service.length > 253) throw bad("service must be a non-empty string of at most 253 characters");
   if (CONTROL_CHARS.test(spec.service)) throw bad("service must not contain control characters");
   if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) throw bad("port must be an integer in 1..65535");
   const weight = spec.weight ?? 100;
   if (typeof weight !== "number" || !Number.isFinite(weight) || weight < 0) throw bad("weight must be a finite number >= 0");
   const protocol = spec.protocol ?? defaultProtocol;
-  if (!/^[a-z][a-z0-9+.-]*$/i.test(protocol)) throw bad("protocol must look like a URL scheme (http, grpc, dubbo, tri)");
-  if (spec.host !== undefined && (typeof spec.host !== "string" || spec.host === "" || !/^[A-Za-z0-9._:%[\]-]+$/.test(spec.host))) {
-    throw bad("host must be an IP address or a DNS name");
-  }
+  if (!PROTOCOL.test(protocol)) throw bad("protocol must look like a URL scheme (http, grpc, dubbo, tri)");
+  if (spec.service.includes("/")) throw bad("service must not contain '/' (it separates namespace and name in a service key)");
+  // Checked here, before any request: a bad host must never reach the API server or a consumer.
+  const host = spec.host === undefined ? undefined : typeof spec.host === "string" ? parseHost(spec.host)?.host : undefined;
+  if (spec.host !== undefined && host === undefined) throw bad(`host ${JSON.stringify(String(spec.host)).slice(0, 80)} is neither an IP address nor a DNS name`);
   const metadata = { ...spec.metadata };
   for (const [k, v] of Object.entries(metadata)) {
     if (typeof v !== "string") throw bad(`metadata ${JSON.stringify(k)} must be a string`);
     if (k === "" || CONTROL_CHARS.test(k)) throw bad(`metadata key ${JSON.stringify(k)} must be non-empty and free of control characters`);
   }
-  return { service: spec.service, port: spec.port, protocol, weight, metadata, host: spec.host };
+  return { service: spec.service, port: spec.port, protocol, weight, metadata, host };
 }

@@ -11,7 +11,9 @@
  * restricted to label syntax. Parsed once into requirements; matching is a few
  * lookups with no allocation.
  */
-import { ConfigError } from "../errors.js";
+import { SelectorError } from "../errors.js";
+
+export { SelectorError };
 import type { Instance } from "../model/instance.js";
 
 export type Requirement =
@@ -30,18 +32,6 @@ export interface Selector {
   matches(instance: Labeled): boolean;
   /** All requirements hold for a value lookup (undefined = key absent). */
   matchesLookup(get: (key: string) => string | undefined): boolean;
-}
-
-/** A selector that does not parse; `position` is the 0-based offset of the problem. */
-export class SelectorError extends ConfigError {
-  override name = "SelectorError";
-  constructor(
-    readonly source: string,
-    readonly position: number,
-    problem: string,
-  ) {
-    super(`invalid selector ${JSON.stringify(source)}: ${problem} at position ${position}`);
-  }
 }
 
 const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);

@@ -30,3 +30,8 @@ export function sleep(ms: number, opts: { clock?: Clock; signal?: AbortSignal } 
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/** Lets the process exit while a clock's timer is pending (a background probe or sweep must not keep it alive); any clock's handle. */
+export function unref(handle: unknown): void {
+  if (typeof handle === "object" && handle !== null && "unref" in handle && typeof handle.unref === "function") handle.unref();
+}

@@ -7,7 +7,9 @@ import { AbortedError } from "../errors.js";
 
 export class Latch {
   private done = false;
+  private failure: Error | undefined;
   private readonly waiters = new Set<() => void>();
+  private readonly failers = new Set<(err: Error) => void>();
 
   get isSet(): boolean {
     return this.done;
@@ -19,23 +21,42 @@ export class Latch {
     this.done = true;
     for (const w of this.waiters) w();
     this.waiters.clear();
+    this.failers.clear();
     return true;
+  }
+
+  /** Rejects every waiter, now and later, with `err` (unless already set): a closed owner must not leave waits pending. */
+  fail(err: Error): void {
+    if (this.done || this.failure) return;
+    this.failure = err;
+    for (const f of this.failers) f(err);
+    this.failers.clear();
+    this.waiters.clear();
   }
 
   /** Resolves once set; rejects with AbortedError(`abortMessage`) if `signal` aborts first. */
   wait(signal?: AbortSignal, abortMessage?: string): Promise<void> {
     if (this.done) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
     if (signal?.aborted) return Promise.reject(new AbortedError(abortMessage));
     return new Promise((resolve, reject) => {
       const done = () => {
         signal?.removeEventListener("abort", onAbort);
+        this.failers.delete(failed);
         resolve();
+      };
+      const failed = (err: Error) => {
+        signal?.removeEventListener("abort", onAbort);
+        this.waiters.delete(done);
+        reject(err);
       };
       const onAbort = () => {
         this.waiters.delete(done);
+        this.failers.delete(failed);
         reject(new AbortedError(abortMessage));
       };
       this.waiters.add(done);
+      this.failers.add(failed);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }

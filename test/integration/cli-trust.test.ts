@@ -195,12 +195,12 @@ describe("podreg CLI: trust, failures and outages", () => {
     const caPem = Buffer.from(kc.getCurrentCluster()!.caData!, "base64").toString();
     const leaky = writeKubeconfig(join(tmp, "leaky"), { server: "https://admin:s3cretpw@127.0.0.1:1", caPem, user: { token: "tok-abcdef" }, namespace: ns });
     const cases: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
-      ["ls --timeout abc", ["ls", "--timeout", "abc"], noConfig, /--timeout must be an integer/],
-      ["watch --timeout -5", ["watch", "--timeout", "-5"], noConfig, /--timeout must be an integer/],
-      ["register --weight abc", ["register", "--service", "e", "--port", "80", "--weight", "abc"], noConfig, /--weight must be a finite number/],
+      ["ls --timeout abc", ["ls", "--timeout", "abc"], noConfig, /^podreg: PODREG_CONFIG: option '--timeout <ms>' argument 'abc' is invalid\. --timeout must be an integer/],
+      ["watch --timeout -5", ["watch", "--timeout", "-5"], noConfig, /^podreg: PODREG_CONFIG: .*--timeout must be an integer/],
+      ["register --weight abc", ["register", "--service", "e", "--port", "80", "--weight", "abc"], noConfig, /^podreg: PODREG_CONFIG: .*--weight must be a finite number/],
       ["register, control character in the service", ["register", "--service", "e\u001b[31m", "--port", "80"], noConfig, /^podreg: PODREG_REGISTRATION: .*control characters/],
       ["register, control character in a metadata key", ["register", "--service", "e", "--port", "80", "--meta", "k\u0007=v"], noConfig, /^podreg: PODREG_REGISTRATION: .*control characters/],
-      ["register --host a/b", ["register", "--service", "e", "--port", "80", "--host", "a/b"], noConfig, /^podreg: PODREG_REGISTRATION: .*host must be an IP address or a DNS name/],
+      ["register --host a/b", ["register", "--service", "e", "--port", "80", "--host", "a/b"], noConfig, /^podreg: PODREG_REGISTRATION: .*host "a\/b" is neither an IP address nor a DNS name/],
       ["ls with credentials in the server URL", ["ls", "-n", ns, "--timeout", "20000"], { KUBECONFIG: leaky }, /^podreg: PODREG_KUBE_UNREACHABLE: .*https:\/\/\*\*\*@127\.0\.0\.1:1/],
     ];
     const results: Awaited<ReturnType<typeof runCli>>[] = [];
@@ -209,8 +209,9 @@ describe("podreg CLI: trust, failures and outages", () => {
       const r = results[i]!;
       assert.notEqual(r.code, 0, what);
       assert.notEqual(r.code, null, `${what}: exited by itself`);
-      const lines = r.stderr.trimEnd().split("\n").filter((l) => !/^Usage:|^\s|^$|Try 'podreg|^Options|^Arguments/.test(l));
+      const lines = r.stderr.trimEnd().split("\n");
       assert.match(lines[0] ?? "", re, `${what}: ${r.stderr}`);
+      assert.equal(lines.length, 1, `${what}: one style for every error, one line: ${r.stderr}`);
       assert.doesNotMatch(r.stderr, /PODREG_KUBE_CONFIG/, `${what}: flags are checked before configuration`);
       assert.doesNotMatch(r.stderr + r.stdout, /s3cretpw|tok-abcdef/, `${what}: no credentials`);
       // eslint-disable-next-line no-control-regex -- the refused text is not echoed raw

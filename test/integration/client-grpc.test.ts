@@ -45,7 +45,7 @@ async function backend(name: string): Promise<Backend> {
 }
 
 function inst(service: string, b: Backend, metadata: Record<string, string> = {}, weight = 100): Instance {
-  return { id: `t:${b.name}`, service, host: "127.0.0.1", port: b.port, protocol: "grpc", weight, metadata, labels: {}, ready: true, source: "test" };
+  return { id: `t:${b.name}`, key: service, service, host: "127.0.0.1", port: b.port, protocol: "grpc", weight, metadata, labels: {}, ready: true, source: "test" };
 }
 
 type EchoClient = grpc.Client & { Echo(req: { message: string }, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { server: string }) => void): void };

@@ -51,7 +51,7 @@ async function backend(name: string): Promise<Backend> {
 }
 
 function inst(service: string, b: { name: string; port: number }, metadata: Record<string, string> = {}): Instance {
-  return { id: `t:${b.name}`, service, host: "127.0.0.1", port: b.port, protocol: "http", weight: 100, metadata, labels: {}, ready: true, source: "test" };
+  return { id: `t:${b.name}`, key: service, service, host: "127.0.0.1", port: b.port, protocol: "http", weight: 100, metadata, labels: {}, ready: true, source: "test" };
 }
 
 describe("HTTP client through the registry (real loopback servers)", () => {

@@ -60,6 +60,7 @@ describe("HTTP client over the kube-pods registry (real API server, real HTTP se
     }
     const consumer = new KubePodsRegistry({ client, namespaces: [ns], handleSignals: false });
     closers.push(() => consumer.close());
+    await consumer.whenSynced();
     const dispatcher = new PodregDispatcher({
       registry: consumer,
       config: { services: { web: { routing: { rules: [{ name: "canary", split: [{ subset: "version=v1", weight: 80 }, { subset: "version=v2", weight: 20 }] }] } } } },

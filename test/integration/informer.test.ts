@@ -47,7 +47,7 @@ describe("informer on a real API server", () => {
     }
   });
 
-  it("discovers in every namespace with namespaces: 'all'", async () => {
+  it("discovers in every namespace with namespaces: 'all'; the same name in two namespaces is two services unless scope is global", async () => {
     const a = await testNamespace(kc, "all-a");
     const b = await testNamespace(kc, "all-b");
     await createReadyPod(kc, { namespace: a, name: "x", podIP: "10.8.0.1" });
@@ -60,15 +60,21 @@ describe("informer on a real API server", () => {
     for (const r of regs) await r.register({ service: svc, port: 80 });
     // Other tests' deliberately malformed pods are in view too: their warnings are not this test's subject.
     const all = new KubePodsRegistry({ client, namespaces: "all", handleSignals: false, logger: silentLogger });
+    const merged = new KubePodsRegistry({ client, namespaces: "all", scope: "global", handleSignals: false, logger: silentLogger });
     const onlyA = new KubePodsRegistry({ client, namespaces: [a], handleSignals: false });
     try {
       await all.whenSynced();
+      await merged.whenSynced();
       await onlyA.whenSynced();
-      await eventually("both namespaces", () => all.instances(svc).length === 2);
-      assert.deepEqual(all.instances(svc).map((i) => i.namespace).sort(), [a, b].sort());
-      assert.deepEqual(onlyA.instances(svc).map((i) => i.namespace), [a]);
+      await eventually("both namespaces", () => all.instances(`${a}/${svc}`).length === 1 && all.instances(`${b}/${svc}`).length === 1);
+      assert.deepEqual(all.instances(`${svc}.${b}.svc`).map((i) => i.namespace), [b], "Kubernetes DNS's form names the namespace");
+      assert.ok(all.services().includes(`${a}/${svc}`) && all.services().includes(`${b}/${svc}`), "two services, never merged");
+      await eventually("merged on purpose", () => merged.instances(svc).length === 2);
+      assert.deepEqual(merged.instances(svc).map((i) => i.namespace).sort(), [a, b].sort());
+      assert.deepEqual(merged.instances(svc).map((i) => i.key), [svc, svc]);
+      assert.deepEqual(onlyA.instances(svc).map((i) => i.namespace), [a], "a bare name is the only namespace watched");
     } finally {
-      for (const r of [all, onlyA, ...regs]) await r.close();
+      for (const r of [all, merged, onlyA, ...regs]) await r.close();
     }
   });
 });

@@ -191,7 +191,7 @@ describe("kube-pods registry: discovery on a real API server", () => {
       goodReg.instances("good").map((i) => i.host),
       ["10.4.0.1"],
     );
-    assert.deepEqual(goodReg.services(), ["good"]);
+    assert.deepEqual(goodReg.services(), [`${fns}/good`]);
     assert.equal(logger.warnings.length, values.length, "one warning per bad annotation");
     // Re-delivery of the same bad pod (a status change) warns no more.
     await setPodStatus(kc, { namespace: fns, name: "bad-0", podIP: "10.4.1.1", ready: true });

@@ -134,7 +134,7 @@ describe("dubbo-go interop: captured dubbo-go annotations on a real API server",
     await open({ codec: "dubbo-go", pod: { namespace: ns, name: "dubbo-app" } }).register({ service: "com.example.DubboSvc", protocol: "tri", port: 20000 });
 
     await eventually("each consumer sees its own format's control", () => nativeConsumer.instances("native-svc").length === 1 && dubboConsumer.instances("com.example.DubboSvc").length === 1);
-    assert.deepEqual(nativeConsumer.services(), ["native-svc"], "the native consumer sees no dubbo-go-labelled pod");
+    assert.deepEqual(nativeConsumer.services(), [`${ns}/native-svc`], "the native consumer sees no dubbo-go-labelled pod");
     assert.deepEqual(dubboConsumer.services().sort(), ["com.example.DubboSvc", IKURENTO, REFLECTION, USER_PROVIDER], "the dubbo-go consumer sees no native-labelled pod");
     assert.equal(dubboConsumer.instances("com.example.DubboSvc")[0]?.host, "10.62.2.4", "the pod IP, written into the URL");
     assert.equal(nativeConsumer.stats().malformed + dubboConsumer.stats().malformed, 0);
@@ -145,7 +145,9 @@ describe("dubbo-go interop: captured dubbo-go annotations on a real API server",
     await createReadyPod(kc, { namespace: peers, name: "go-peer", podIP: "10.244.0.81", labels: DUBBO_PROVIDER, annotations: { [DUBBO_ANNOTATION]: FIXTURE_2022 } });
     const node = open({ codec: "dubbo-go", namespaces: [peers], pod: { namespace: peers, name: "node-provider" } });
     await node.register({ service: "com.example.Greeter", protocol: "tri", port: 20000, weight: 40, metadata: { methods: "SayHello", group: "g1" } });
+    void node.whenSynced(); // the provider also discovers: start it (instances() only reads the cache)
     const goSide = open({ codec: createDubboGoCodec({ role: "consumer" }), namespaces: [peers], pod: { namespace: peers, name: "go-peer" } });
+    await goSide.whenSynced(); // reads of the cache start nothing: discovery starts here
 
     await eventually("the dubbo-go side sees the podreg provider", () => goSide.instances("com.example.Greeter").length === 1);
     const [greeter] = goSide.instances("com.example.Greeter");
@@ -163,6 +165,7 @@ describe("dubbo-go interop: captured dubbo-go annotations on a real API server",
   it("registers next to dubbo-go's entries in a shared pod without touching them, and leaves its value byte for byte at deregistration", async () => {
     const codec = createDubboGoCodec();
     const sidecar = open({ codec: "dubbo-go", namespaces: [peers], pod: { namespace: peers, name: "go-peer" } });
+    void sidecar.whenSynced(); // starts discovery; instances() only reads the cache
     const handle = await sidecar.register({ service: "com.example.Sidecar", protocol: "tri", port: 20002 });
     const shared = await annotationOf(peers, "go-peer");
     assert.ok(shared);

@@ -219,7 +219,7 @@ describe("podreg CLI: registration and discovery across processes", () => {
       ["register, unreachable server", reg, { KUBECONFIG: unreachable, POD_NAME: "echo-1", POD_NAMESPACE: ns }, /^podreg: PODREG_KUBE_UNREACHABLE: /],
       ["ls, forbidden", ["ls", "echo", "-n", ns, "--timeout", "20000"], { KUBECONFIG: forbidden }, /^podreg: PODREG_KUBE_FORBIDDEN: .*cannot list resource "pods"/],
       ["register, forbidden", reg, { KUBECONFIG: forbidden, POD_NAME: "nobody", POD_NAMESPACE: ns }, /^podreg: PODREG_KUBE_FORBIDDEN: .*cannot get resource "pods"/],
-      ["register --port abc", ["register", "--service", "echo", "--port", "abc"], { KUBECONFIG: kubeconfig }, /--port must be an integer/],
+      ["register --port abc", ["register", "--service", "echo", "--port", "abc"], { KUBECONFIG: kubeconfig }, /^podreg: PODREG_CONFIG: .*--port must be an integer in 1\.\.65535 \(see podreg register --help\)$/],
     ];
     // Two at a time: more would only queue for the CPU (each start compiles the sources).
     const results: Awaited<ReturnType<typeof runCli>>[] = [];

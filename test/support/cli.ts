@@ -15,7 +15,12 @@ export interface CliProcess {
 }
 
 export function startCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
-  const proc = spawn(process.execPath, ["--import", "tsx", main, ...args], { env: { ...process.env, ...env }, stdio: "pipe" });
+  return startScript(main, args, env);
+}
+
+/** Any TypeScript file as its own process (through tsx), e.g. an example. */
+export function startScript(path: string, args: string[], env: NodeJS.ProcessEnv): CliProcess {
+  const proc = spawn(process.execPath, ["--import", "tsx", path, ...args], { env: { ...process.env, ...env }, stdio: "pipe" });
   let out = "";
   let err = "";
   const waiters = new Set<() => void>();

@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 describe("package exports", () => {
-  it("podreg/balancer: createPicker with every policy name, as the issue's public entry", async () => {
+  it("podreg/balancer: createPicker with every policy name, its public entry", async () => {
     const m = await import("podreg/balancer");
     assert.deepEqual([...m.POLICIES].sort(), ["least_request", "maglev", "random", "ring_hash", "round_robin", "source_affinity", "weighted_round_robin"]);
-    const instances = ["a", "b"].map((id, k) => ({ id, service: "s", host: "10.0.0." + k, port: 80, protocol: "http", weight: k + 1, metadata: {}, labels: {}, ready: true, source: "t" }));
+    const instances = ["a", "b"].map((id, k) => ({ id, key: "s", service: "s", host: "10.0.0." + k, port: 80, protocol: "http", weight: k + 1, metadata: {}, labels: {}, ready: true, source: "t" }));
     for (const policy of m.POLICIES) {
       const p = m.createPicker(policy, instances);
       const got = p.pick({ hashKey: "user-1", clientAddress: "1.2.3.4" });
@@ -26,7 +26,7 @@ describe("package exports", () => {
   it("podreg/router, podreg/client, podreg/grpc and the root", async () => {
     const router = await import("podreg/router");
     const r = router.createRouter({ rules: [{ name: "canary", split: [{ subset: "version=v2", weight: 100 }] }] });
-    const v2 = { id: "x", service: "s", host: "h", port: 1, protocol: "http", weight: 1, metadata: { version: "v2" }, labels: {}, ready: true, source: "t" };
+    const v2 = { id: "x", key: "s", service: "s", host: "h", port: 1, protocol: "http", weight: 1, metadata: { version: "v2" }, labels: {}, ready: true, source: "t" };
     const v1 = { ...v2, id: "y", metadata: { version: "v1" } };
     assert.deepEqual(r.route([v1, v2], {}, () => 0).instances.map((i) => i.id), ["x"]);
     const client = await import("podreg/client");

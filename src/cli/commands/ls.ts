@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { NoInstanceError } from "../../errors.js";
 import { fail, openForReading, registryOptions, syncOrFail, timeoutOption, type RegistryFlags } from "../common.js";
 import { instanceJson, instanceTable } from "../format.js";
 import { terminalJson } from "../../util/text.js";
@@ -14,6 +15,11 @@ export function lsCommand(): Command {
       try {
         await syncOrFail(reg, o.timeout);
         const list = service ? reg.instances(service) : reg.services().flatMap((s) => reg.instances(s));
+        // A name that matches nothing is an error, not an empty table: it is usually a typo or the wrong namespace.
+        if (service && list.length === 0) {
+          const known = reg.services();
+          throw new NoInstanceError(reg.resolve(service), `not registered (${known.length === 0 ? "no services" : `services: ${known.slice(0, 10).join(", ")}${known.length > 10 ? ", ..." : ""}`})`);
+        }
         console.log(o.json ? terminalJson(list.map(instanceJson), 2) : instanceTable(list));
         await reg.close();
       } catch (err) {

@@ -4,6 +4,7 @@ import { validateSpec, type RegistrationSpec } from "../../registry/registry.js"
 import { AbortedError } from "../../errors.js";
 import { escapeControl } from "../../util/text.js";
 import { fail, integerArg, numberArg, openRegistry, registryOptions, timeoutOption, type RegistryFlags } from "../common.js";
+import { scopedSignal } from "../../util/signal.js";
 
 function parseMeta(value: string, prev: Record<string, string> = {}): Record<string, string> {
   const i = value.indexOf("=");
@@ -83,7 +84,12 @@ export function registerCommand(): Command {
       process.on("SIGINT", onSignal);
       try {
         registry = openRegistry(o, { allowAnyHost: o.allowAnyHost, deregisterTimeoutMs: o.deregisterTimeout });
-        await registry.register(spec, { signal: AbortSignal.any([registering.signal, AbortSignal.timeout(o.timeout)]) });
+        const bounded = scopedSignal([registering.signal], o.timeout);
+        try {
+          await registry.register(spec, { signal: bounded.signal });
+        } finally {
+          bounded.dispose();
+        }
       } catch (err) {
         try {
           await registry?.close();

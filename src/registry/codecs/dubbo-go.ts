@@ -10,9 +10,12 @@
  * timestamp and pid differ) instead of adding a second one.
  */
 import { ConfigError } from "../../errors.js";
-import { CodecError, type AnnotationCodec, type AnnotationEntry, type CodecRegistration, type DecodedEndpoint } from "../codec.js";
+import type { AnnotationCodec, AnnotationEntry, CodecRegistration, DecodedEndpoint } from "../codec.js";
 import { checkMaxBytes, checkRegistration, decodeEntries, lastPerIdentity } from "./entries.js";
 import { base64UrlPadded, compareUtf8, goJsonMarshalEntries, goParseQuery, goPathUnescape, goQueryEscape, goQueryUnescape, utf8Bytes } from "./go-compat.js";
+import { CodecShapeError } from "../../errors.js";
+import { joinHostPort } from "../../model/host.js";
+import { PROTOCOL_SOURCE } from "../../model/instance.js";
 
 export interface DubboGoCodecOptions {
   /** Label value this process writes: dubbo.io.provider (default) or dubbo.io.consumer. */
@@ -26,7 +29,7 @@ const PROVIDERS = "/providers/";
 /** dubbo-go's `common.PROVIDER` role number, written as `registry.role`. */
 const PROVIDER_ROLE = "3";
 // scheme://authority path ?query #fragment, as Go's url.Parse splits a URL with an authority.
-const URL_SHAPE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?(?:#.*)?$/s;
+const URL_SHAPE = new RegExp(`^(${PROTOCOL_SOURCE})://([^/?#]*)([^?#]*)(?:\\?([^#]*))?(?:#.*)?$`, "s");
 const NUMERIC = /^[0-9]+(?:\.[0-9]+)?$/;
 
 interface ProviderUrl {
@@ -45,7 +48,7 @@ const idOf = (service: string, protocol: string, host: string, port: number): st
 /** The text after the first `/providers/` of a provider entry key, unescaped and parsed. Throws CodecError SHAPE. */
 function parseProviderKey(k: string): ProviderUrl {
   const bad = (why: string): never => {
-    throw new CodecError("PODREG_CODEC_SHAPE", `dubbo-go provider entry ${JSON.stringify(k.slice(0, 200))}: ${why}`);
+    throw new CodecShapeError(`dubbo-go provider entry ${JSON.stringify(k.slice(0, 200))}: ${why}`);
   };
   const raw = goQueryUnescape(k.slice(k.indexOf(PROVIDERS) + PROVIDERS.length));
   const m = URL_SHAPE.exec(raw);
@@ -140,7 +143,7 @@ function providerEntry(reg: CodecRegistration): AnnotationEntry {
   };
   const nonEmpty = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== ""));
   checkParams(reg.service, nonEmpty);
-  const hostPort = `${host.includes(":") ? `[${host}]` : host}:${reg.port}`;
+  const hostPort = joinHostPort(host, reg.port);
   const path = PLAIN_PATH.test(reg.service) ? reg.service : goQueryEscape(reg.service);
   const rawUrl = `${reg.protocol}://${hostPort}/${path}?${dubboQuery(nonEmpty)}`;
   return { k: `${folderKey(reg.service)}/${goQueryEscape(rawUrl)}`, v: "" };
@@ -186,6 +189,7 @@ export function createDubboGoCodec(options: DubboGoCodecOptions = {}): Annotatio
 
   return {
     name: CODEC,
+    scope: "global",
     annotationKey: "dubbo.io/annotation",
     labelKey: "dubbo.io/label",
     labelValue: role === "consumer" ? "dubbo.io.consumer" : "dubbo.io.provider",

@@ -4,8 +4,10 @@
  * registrations and options they are given (ConfigError).
  */
 import { ConfigError } from "../../errors.js";
-import { CodecError, type AnnotationEntry, type CodecRegistration } from "../codec.js";
+import type { AnnotationEntry, CodecRegistration } from "../codec.js";
 import { decodeBase64Strict, utf8Text } from "./go-compat.js";
+import { CodecJsonError, CodecShapeError, CodecSizeError } from "../../errors.js";
+import { PROTOCOL } from "../../model/instance.js";
 
 /** Kubernetes caps all annotations of an object together at 256 KiB, so a bigger value cannot be genuine. */
 export const DEFAULT_MAX_BYTES = 256 * 1024;
@@ -24,7 +26,7 @@ export function decodeEntries(value: string, options: DecodeOptions = {}): Annot
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   // value.length <= bytes <= 3 * length: skip the byte count when the answer is already known.
   if (value.length > maxBytes || (value.length * 3 > maxBytes && Buffer.byteLength(value, "utf8") > maxBytes)) {
-    throw new CodecError("PODREG_CODEC_SIZE", `annotation value is larger than ${maxBytes} bytes`);
+    throw new CodecSizeError(`annotation value is larger than ${maxBytes} bytes`);
   }
   if (value === "") return [];
   const text = utf8Text(decodeBase64Strict(value));
@@ -32,12 +34,12 @@ export function decodeEntries(value: string, options: DecodeOptions = {}): Annot
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new CodecError("PODREG_CODEC_JSON", `annotation is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+    throw new CodecJsonError(`annotation is not JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (!Array.isArray(parsed)) throw new CodecError("PODREG_CODEC_SHAPE", "annotation JSON is not an array");
+  if (!Array.isArray(parsed)) throw new CodecShapeError("annotation JSON is not an array");
   return parsed.map((item: unknown, i) => {
     if (!isPlainObject(item) || typeof item.k !== "string" || typeof item.v !== "string") {
-      throw new CodecError("PODREG_CODEC_SHAPE", `annotation entry ${i} is not {"k": string, "v": string}`);
+      throw new CodecShapeError(`annotation entry ${i} is not {"k": string, "v": string}`);
     }
     // Only k and v: extra fields are dropped, as Go's decoder into the struct does.
     return { k: item.k, v: item.v };
@@ -49,7 +51,6 @@ export function isPlainObject(x: unknown): x is Record<string, unknown> {
 }
 
 /** URL scheme syntax (RFC 3986): dubbo-go puts the protocol in a URL, and a `/` or `:` in it would break our keys. */
-const PROTOCOL = /^[A-Za-z][A-Za-z0-9+.-]*$/;
 
 /** IP literal or DNS name (IPv6 with or without brackets, zone after `%`): keeps `|` and `/` out of identities and keys. */
 const HOST = /^[A-Za-z0-9._:%[\]-]*$/;

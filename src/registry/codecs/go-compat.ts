@@ -6,7 +6,8 @@
  * any difference makes our annotation bytes differ from what a Go peer writes
  * or reads, so these are done by hand.
  */
-import { CodecError } from "../codec.js";
+import type { CodecError } from "../codec.js";
+import { CodecBase64Error, CodecShapeError } from "../../errors.js";
 
 const HEX_UPPER = "0123456789ABCDEF";
 const utf8 = new TextEncoder();
@@ -57,7 +58,7 @@ function goUnescape(s: string, plusIsSpace: boolean, what: string): string {
       const hi = hexValue(input[i + 1] ?? -1);
       const lo = hexValue(input[i + 2] ?? -1);
       if (hi < 0 || lo < 0) {
-        throw new CodecError("PODREG_CODEC_SHAPE", `invalid URL escape in ${what}: ${JSON.stringify(s.slice(0, 80))}`);
+        throw new CodecShapeError(`invalid URL escape in ${what}: ${JSON.stringify(s.slice(0, 80))}`);
       }
       out[n++] = (hi << 4) | lo;
       i += 2;
@@ -177,7 +178,7 @@ const BASE64_URL = /^[A-Za-z0-9_-]*={0,2}$/;
  * bytes, so the text is validated first. Non-zero trailing bits are accepted.
  */
 export function decodeBase64Strict(value: string): Uint8Array {
-  const bad = (why: string): CodecError => new CodecError("PODREG_CODEC_BASE64", `annotation is not valid base64: ${why}`);
+  const bad = (why: string): CodecError => new CodecBase64Error(`annotation is not valid base64: ${why}`);
   if (!BASE64_STD.test(value) && !BASE64_URL.test(value)) throw bad("unexpected character");
   let padding = 0;
   while (padding < value.length && value.charCodeAt(value.length - 1 - padding) === 61 /* = */) padding++;

@@ -6,9 +6,11 @@
  * The endpoint is read from `v` (typed, versioned); the key only names the
  * registration so a restarted process finds and replaces its own entry.
  */
-import { CodecError, type AnnotationCodec, type AnnotationEntry, type CodecRegistration, type DecodedEndpoint } from "../codec.js";
+import type { AnnotationCodec, AnnotationEntry, CodecRegistration, DecodedEndpoint } from "../codec.js";
 import { checkMaxBytes, checkOption, checkRegistration, decodeEntries, isPlainObject, KUBE_KEY, KUBE_LABEL_VALUE, lastPerIdentity } from "./entries.js";
 import { base64StdPadded, compareUtf8, goJsonMarshalEntries, goQueryEscape, goQueryUnescape, utf8Bytes } from "./go-compat.js";
+import { CodecShapeError, CodecVersionError } from "../../errors.js";
+import { PROTOCOL_SOURCE } from "../../model/instance.js";
 
 export interface NativeCodecOptions {
   /** Key prefix of our entries. Default "/podreg". */
@@ -28,7 +30,7 @@ export const NATIVE_FORMAT_VERSION = 1;
 
 const CODEC = "native";
 const PROVIDERS = "/providers/";
-const KEY_TAIL = /^([A-Za-z][A-Za-z0-9+.-]*):([0-9]{1,5})(?:@(.*))?$/s;
+const KEY_TAIL = new RegExp(`^(${PROTOCOL_SOURCE}):([0-9]{1,5})(?:@(.*))?$`, "s");
 
 export function createNativeCodec(options: NativeCodecOptions = {}): AnnotationCodec {
   const prefix = checkOption(CODEC, "prefix", options.prefix ?? "/podreg", /^\/.*[^/]$/s);
@@ -82,6 +84,7 @@ export function createNativeCodec(options: NativeCodecOptions = {}): AnnotationC
 
   return {
     name: CODEC,
+    scope: "namespace",
     annotationKey,
     labelKey,
     labelValue,
@@ -118,7 +121,7 @@ export function createNativeCodec(options: NativeCodecOptions = {}): AnnotationC
 /** One entry's `v` -> endpoint; anything short of the full version-1 shape is a CodecError. */
 function parseValue(k: string, v: string): DecodedEndpoint {
   const bad = (why: string): never => {
-    throw new CodecError("PODREG_CODEC_SHAPE", `entry ${JSON.stringify(k.slice(0, 200))}: ${why}`);
+    throw new CodecShapeError(`entry ${JSON.stringify(k.slice(0, 200))}: ${why}`);
   };
   let o: unknown;
   try {
@@ -128,7 +131,7 @@ function parseValue(k: string, v: string): DecodedEndpoint {
   }
   if (!isPlainObject(o)) return bad("value is not a JSON object");
   if (typeof o.v === "number" && o.v !== NATIVE_FORMAT_VERSION) {
-    throw new CodecError("PODREG_CODEC_VERSION", `entry ${JSON.stringify(k.slice(0, 200))}: format version ${o.v} is not supported (this reader knows ${NATIVE_FORMAT_VERSION})`);
+    throw new CodecVersionError(`entry ${JSON.stringify(k.slice(0, 200))}: format version ${o.v} is not supported (this reader knows ${NATIVE_FORMAT_VERSION})`);
   }
   if (o.v !== NATIVE_FORMAT_VERSION) bad('"v" (format version) is missing');
   const { service, protocol, host, port, weight, metadata, registeredAt } = o;

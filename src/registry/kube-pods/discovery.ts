@@ -4,14 +4,18 @@
  * reported, never thrown: one bad pod must not affect any other.
  */
 import type { SlimPod } from "../../kube/pods.js";
-import { DEFAULT_WEIGHT, type Instance } from "../../model/instance.js";
+import { buildInstance, type Instance } from "../../model/instance.js";
+import type { ServiceScope } from "../../model/service-key.js";
 import { CodecError, type AnnotationCodec } from "../codec.js";
 import { claimRefusal, podDeclarations, type ClaimPolicy } from "./declarations.js";
+import { CodecShapeError } from "../../errors.js";
 
 export interface PodInstancesOptions extends ClaimPolicy {
   codec: AnnotationCodec;
   /** Keep pods that are not Ready (their instances carry ready: false). */
   includeNotReady?: boolean;
+  /** How services are keyed (default: per namespace). */
+  scope?: ServiceScope;
 }
 
 /** `refused`: entries the pod may not advertise (declarations.ts), with why; the pod's other entries are kept. */
@@ -38,7 +42,7 @@ export function podInstances(pod: SlimPod, opts: PodInstancesOptions): PodInstan
     endpoints = opts.codec.endpoints(opts.codec.decode(value));
   } catch (err) {
     if (err instanceof CodecError) return { instances: [], error: err };
-    return { instances: [], error: new CodecError("PODREG_CODEC_SHAPE", `unexpected: ${(err as Error).message}`) };
+    return { instances: [], error: new CodecShapeError(`unexpected: ${(err as Error).message}`) };
   }
   const instances = new Map<string, Instance>();
   const claims = { podIPs: pod.podIPs, decl: podDeclarations(pod.annotations) };
@@ -49,24 +53,31 @@ export function podInstances(pod: SlimPod, opts: PodInstancesOptions): PodInstan
       refused.push({ service: ep.service, reason });
       continue;
     }
-    const host = ep.host ?? pod.podIP!;
-    const id = `kube-pods:${pod.namespace}/${pod.name}/${ep.service}/${ep.protocol}:${ep.host ? `${ep.host}:` : ""}${ep.port}`;
-    instances.set(id, {
-      id,
-      service: ep.service,
-      host,
-      port: ep.port,
-      protocol: ep.protocol,
-      weight: ep.weight ?? DEFAULT_WEIGHT,
-      metadata: ep.metadata,
-      labels: pod.labels,
-      zone: ep.metadata.zone ?? pod.labels[ZONE_LABEL],
-      node: pod.nodeName,
-      namespace: pod.namespace,
-      ready: pod.ready,
-      startTime: pod.startTime,
-      source: "kube-pods",
-    });
+    let inst: Instance;
+    try {
+      inst = buildInstance({
+        source: "kube-pods",
+        origin: `${pod.namespace}/${pod.name}`,
+        service: ep.service,
+        host: ep.host ?? pod.podIP!,
+        hostInId: ep.host !== undefined,
+        port: ep.port,
+        protocol: ep.protocol,
+        weight: ep.weight,
+        metadata: ep.metadata,
+        labels: pod.labels,
+        zone: ep.metadata.zone ?? pod.labels[ZONE_LABEL],
+        node: pod.nodeName,
+        namespace: pod.namespace,
+        ready: pod.ready,
+        startTime: pod.startTime,
+        scope: opts.scope,
+      });
+    } catch (err) {
+      refused.push({ service: ep.service, reason: (err as Error).message });
+      continue;
+    }
+    instances.set(inst.id, inst);
   }
   return refused.length > 0 ? { instances: [...instances.values()], refused } : { instances: [...instances.values()] };
 }

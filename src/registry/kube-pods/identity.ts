@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SERVICE_ACCOUNT_DIR } from "../../kube/config.js";
-import { RegistrationError } from "../registry.js";
+import { PodIdentityError } from "../../errors.js";
 
 export interface PodIdentity {
   namespace: string;
@@ -26,8 +26,7 @@ export function podIdentity(opts: { env?: NodeJS.ProcessEnv; serviceAccountDir?:
   }
   namespace ??= opts.fallbackNamespace;
   if (!name || !namespace) {
-    throw new RegistrationError(
-      "PODREG_POD_IDENTITY",
+    throw new PodIdentityError(
       `cannot tell which pod this process runs in (pod name: ${name ?? "unset"}, namespace: ${namespace ?? "unset"}): ` +
         "set POD_NAME and POD_NAMESPACE from the Downward API (fieldRef metadata.name / metadata.namespace)",
     );

@@ -14,8 +14,8 @@
  *   is never removed unless this process releases its identity.
  */
 import type { AnnotationCodec, AnnotationEntry, CodecRegistration } from "../codec.js";
-import { RegistrationError } from "../registry.js";
 import { OWNERS_ANNOTATION, formatOwners, parseOwners, type LivenessCheck } from "./owners.js";
+import { AnnotationCorruptError } from "../../errors.js";
 
 export interface PodMeta {
   labels: Readonly<Record<string, string>>;
@@ -55,8 +55,7 @@ export function decodeOwn(codec: AnnotationCodec, value: string | undefined, pod
   try {
     return codec.decode(value);
   } catch (err) {
-    throw new RegistrationError(
-      "PODREG_ANNOTATION_CORRUPT",
+    throw new AnnotationCorruptError(
       `pod ${podName}: annotation ${codec.annotationKey} cannot be decoded (${(err as Error).message}); ` +
         "podreg will not overwrite it: remove the annotation to register again",
       { cause: err },

@@ -1,5 +1,5 @@
 /**
- * The registry of the design notes: each process writes its registrations
+ * Registration in Pods: each process writes its registrations
  * into its own Pod (label + annotation); consumers LIST+WATCH the labelled
  * Pods of their namespace(s) into a local cache. Conversion lives in
  * discovery.ts, writing in writer.ts; this file wires events.
@@ -12,18 +12,20 @@ import { podKey, slimPodTransform, type SlimPod } from "../../kube/pods.js";
 import type { ReflectorStats } from "../../kube/reflector.js";
 import { acquireInformer, type Lease } from "../../kube/shared.js";
 import type { RegistryListener, ServiceSelector, StatusListener } from "../../model/events.js";
-import type { Instance, ServiceName } from "../../model/instance.js";
+import type { Instance } from "../../model/instance.js";
+import { resolveServiceName, type ServiceKey, type ServiceScope } from "../../model/service-key.js";
 import { systemClock, type Clock } from "../../util/clock.js";
 import { stderrLogger, type Logger } from "../../util/logger.js";
 import type { AnnotationCodec } from "../codec.js";
 import { codecByName } from "../codecs/index.js";
 import { InstanceHub } from "../hub.js";
-import { DeregistrationError, RegistrationError, validateSpec, type RegistrationHandle, type RegistrationSpec, type Registry, type Subscription } from "../registry.js";
+import { DeregistrationError, validateSpec, type RegistrationHandle, type RegistrationSpec, type Registry, type Subscription } from "../registry.js";
 import { StatusTracker } from "../status.js";
 import { HOSTS_ANNOTATION, SERVICES_ANNOTATION } from "./declarations.js";
 import { podInstances } from "./discovery.js";
 import { ownNamespace, podIdentity, type PodIdentity } from "./identity.js";
 import { PodAnnotationWriter } from "./writer.js";
+import { ClosedError } from "../../errors.js";
 
 export interface KubePodsRegistryOptions {
   /** A client to share; default: one from `kubeConfig` (KUBECONFIG, ~/.kube/config, in-cluster). */
@@ -33,6 +35,13 @@ export interface KubePodsRegistryOptions {
   codec?: AnnotationCodec | "native" | "dubbo-go";
   /** Namespaces to discover in: default the pod's own (or the kubeconfig context's); "all" for the cluster. */
   namespaces?: readonly string[] | "all";
+  /**
+   * How services are keyed: "namespace" (`shop/echo`; `echo` and `shop/echo`
+   * never merge) or "global" (one `echo` across namespaces). Default:
+   * "namespace" for the native format, "global" for dubbo-go's (RPC
+   * interface names are global by design).
+   */
+  scope?: "namespace" | "global";
   /** Also keep pods that are not Ready (their instances have ready: false). */
   includeNotReady?: boolean;
   /** Consumers: drop entries of pods whose template declares no podreg.io/services (default false; see docs/security.md). */
@@ -51,6 +60,8 @@ export interface KubePodsRegistryOptions {
   handleSignals?: boolean;
   /** Bound on deregistration at close or on a signal; failures are retried within it. Default 5000 ms. */
   deregisterTimeoutMs?: number;
+  /** Log list/watch retries at debug instead of warn, for hosts that report outages from onStatus() (the CLI does). */
+  quietRetries?: boolean;
   /** Watch inactivity timeout (see Reflector). */
   inactivityTimeoutMs?: number;
   logger?: Logger;
@@ -70,7 +81,21 @@ export interface KubePodsStats {
   watches: Readonly<ReflectorStats>[];
 }
 
-const writers = new WeakMap<KubeClient, Map<string, PodAnnotationWriter>>();
+/**
+ * Writers shared by the registries of one client and pod (one annotation, one
+ * owner list, one self-heal watch), counted, and dropped and stopped when the
+ * last registry using one closes.
+ */
+const writers = new WeakMap<KubeClient, Map<string, { writer: PodAnnotationWriter; refs: number }>>();
+
+/** Small ids for objects that must be part of a sharing key (two clocks, two loggers: two informers). */
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 0;
+const objectId = (o: object): number => {
+  let id = objectIds.get(o);
+  if (id === undefined) objectIds.set(o, (id = ++nextObjectId));
+  return id;
+};
 
 export class KubePodsRegistry implements Registry {
   readonly name = "kube-pods";
@@ -89,7 +114,8 @@ export class KubePodsRegistry implements Registry {
   private closing: Promise<void> | undefined;
   private signalHandler: ((sig: NodeJS.Signals) => void) | undefined;
   private readonly tracker: StatusTracker;
-  private readonly usedWriters = new Set<PodAnnotationWriter>();
+  private readonly usedWriters = new Map<string, PodAnnotationWriter>();
+  private scopeCache: ServiceScope | undefined;
 
   constructor(private readonly o: KubePodsRegistryOptions = {}) {
     this.ownClient = !o.client;
@@ -107,8 +133,24 @@ export class KubePodsRegistry implements Registry {
     return [ownNamespace({ env: this.o.env, contextNamespace: this.client.contextNamespace })];
   }
 
+  /** How this registry keys services, and what a bare name means (the only namespace watched, else the own one). */
+  get scope(): ServiceScope {
+    if (!this.scopeCache) {
+      const nss = this.o.namespaces;
+      const kind = this.o.scope ?? this.codec.scope;
+      const defaultNamespace =
+        Array.isArray(nss) && nss.length === 1 ? nss[0] : ownNamespace({ env: this.o.env, contextNamespace: this.client.contextNamespace });
+      this.scopeCache = { scope: kind, defaultNamespace };
+    }
+    return this.scopeCache;
+  }
+
+  resolve(name: string): ServiceKey {
+    return resolveServiceName(name, this.scope);
+  }
+
   async register(spec: RegistrationSpec, opts: { signal?: AbortSignal } = {}): Promise<RegistrationHandle> {
-    if (this.closed) throw new RegistrationError("PODREG_CLOSED", "registry is closed");
+    if (this.closed) throw new ClosedError("registry is closed");
     const s = validateSpec(spec, this.codec.defaultProtocol);
     const writer = this.writer();
     const token = await writer.add(
@@ -134,18 +176,19 @@ export class KubePodsRegistry implements Registry {
     return handle;
   }
 
+  /** Starts discovery (one shared watch per namespace), then the snapshot once synced, then deltas. */
   subscribe(selector: ServiceSelector, listener: RegistryListener): Subscription {
     this.watch();
-    return this.hub.subscribe(selector, listener);
+    return this.hub.subscribe(selector === "*" ? "*" : this.resolve(selector), listener);
   }
 
-  instances(service: ServiceName): readonly Instance[] {
-    this.watch();
-    return this.hub.instances(service);
+  /** A read of the cache: starts nothing (empty until subscribe/whenSynced/onStatus started discovery and it synced). */
+  instances(service: ServiceSelector): readonly Instance[] {
+    return this.hub.instances(service === "*" ? "*" : this.resolve(service));
   }
 
-  services(): ServiceName[] {
-    this.watch();
+  /** A read of the cache, like instances(). */
+  services(): ServiceKey[] {
     return this.hub.services();
   }
 
@@ -163,7 +206,7 @@ export class KubePodsRegistry implements Registry {
     return {
       malformed: this.malformed,
       refused: this.refused,
-      restored: [...this.usedWriters].reduce((n, w) => n + w.restores, 0),
+      restored: [...this.usedWriters.values()].reduce((n, w) => n + w.restores, 0),
       lastError: leases.find((l) => l.informer.lastError)?.informer.lastError,
       watches: leases.map((l) => l.informer.stats),
     };
@@ -196,9 +239,10 @@ export class KubePodsRegistry implements Registry {
     const signal = AbortSignal.timeout(this.o.deregisterTimeoutMs ?? 5000);
     const results = await Promise.allSettled([...this.handles].map((h) => h.close({ signal })));
     this.removeSignalHandlers();
+    this.hub.close();
     for (const u of this.unhooks) u();
     await Promise.all((this.leases ?? []).map((l) => l.release()));
-    await Promise.all([...this.usedWriters].filter((w) => w.size === 0).map((w) => w.stop()));
+    await Promise.all([...this.usedWriters.keys()].map((k) => this.releaseWriter(k)));
     if (this.ownClient) this.client.close();
     const failed = results.flatMap((r) => (r.status === "rejected" ? [r.reason as Error] : []));
     if (failed.length === 1) throw failed[0];
@@ -210,12 +254,14 @@ export class KubePodsRegistry implements Registry {
 
   private writer(): PodAnnotationWriter {
     const pod = this.o.pod ?? podIdentity({ env: this.o.env });
+    const key = `${pod.namespace}/${pod.name}/${this.codec.annotationKey}`;
+    const mine = this.usedWriters.get(key);
+    if (mine) return mine;
     let pool = writers.get(this.client);
     if (!pool) writers.set(this.client, (pool = new Map()));
-    const key = `${pod.namespace}/${pod.name}/${this.codec.annotationKey}`;
-    let w = pool.get(key);
-    if (!w) {
-      w = new PodAnnotationWriter({
+    let entry = pool.get(key);
+    if (!entry) {
+      const w = new PodAnnotationWriter({
         client: this.client,
         pod,
         codec: this.codec,
@@ -225,10 +271,21 @@ export class KubePodsRegistry implements Registry {
         selfHeal: this.o.selfHeal,
         writeTimeoutMs: this.o.writeTimeoutMs,
       });
-      pool.set(key, w);
+      pool.set(key, (entry = { writer: w, refs: 0 }));
     }
-    this.usedWriters.add(w);
-    return w;
+    entry.refs++;
+    this.usedWriters.set(key, entry.writer);
+    return entry.writer;
+  }
+
+  /** The last registry using a writer drops it from the pool and stops its self-heal watch. */
+  private async releaseWriter(key: string): Promise<void> {
+    const pool = writers.get(this.client);
+    const entry = pool?.get(key);
+    if (!pool || !entry || entry.writer !== this.usedWriters.get(key)) return;
+    if (--entry.refs > 0) return;
+    pool.delete(key);
+    await entry.writer.stop();
   }
 
   /** Starts discovery on first use: a process that only registers never watches. */
@@ -238,7 +295,9 @@ export class KubePodsRegistry implements Registry {
     const transform = slimPodTransform([this.codec.annotationKey, SERVICES_ANNOTATION, HOSTS_ANNOTATION]);
     this.leases = nss.map((ns) => {
       const path = ns === "*" ? "/api/v1/pods" : `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`;
-      const key = `pods|${path}|${this.codec.labelSelector}|${this.codec.annotationKey}`;
+      // Everything that makes two informers differ is in the key: sharing one with other options would hand a user a watch it did not ask for.
+      const clock = this.o.clock ?? systemClock;
+      const key = `pods|${path}|${this.codec.labelSelector}|${this.codec.annotationKey}|${this.o.inactivityTimeoutMs ?? "default"}|clock${objectId(clock)}|logger${objectId(this.logger)}|${this.o.quietRetries ? "quiet" : "loud"}`;
       return acquireInformer<SlimPod>(
         this.client,
         key,
@@ -250,6 +309,7 @@ export class KubePodsRegistry implements Registry {
             transform,
             key: podKey,
             inactivityTimeoutMs: this.o.inactivityTimeoutMs,
+            quietRetries: this.o.quietRetries,
             clock: this.o.clock,
             logger: this.logger,
           }),
@@ -276,6 +336,7 @@ export class KubePodsRegistry implements Registry {
   private onPod(pod: SlimPod): void {
     const res = podInstances(pod, {
       codec: this.codec,
+      scope: this.scope,
       includeNotReady: this.o.includeNotReady,
       requireDeclaredServices: this.o.requireDeclaredServices,
       verifyHosts: this.o.verifyHosts,

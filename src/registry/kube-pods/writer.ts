@@ -21,6 +21,8 @@ import type { PodIdentity } from "./identity.js";
 import { OWNERS_ANNOTATION, processOwner, type LivenessCheck } from "./owners.js";
 import { planWrite, type PodMeta } from "./plan.js";
 import { SelfHeal } from "./self-heal.js";
+import { AnnotationTooLargeError, ClosedError, PodIdentityError } from "../../errors.js";
+import { scopedSignal } from "../../util/signal.js";
 
 /** kube-apiserver rejects objects whose annotations total more (apimachinery objectmeta.go). */
 export const MAX_ANNOTATIONS_BYTES = 256 * 1024;
@@ -57,7 +59,7 @@ const ATTEMPT_TIMEOUT_MS = 2500;
 
 /** Status codes worth another try: the API server is overloaded, restarting or behind a failing proxy. */
 const transient = (err: unknown): boolean =>
-  err instanceof KubeUnreachableError || (err instanceof KubeApiError && [429, 500, 502, 503, 504].includes(err.status));
+  err instanceof KubeUnreachableError || (err instanceof KubeApiError && err.status !== undefined && [429, 500, 502, 503, 504].includes(err.status));
 
 const describe = (r: Pick<CodecRegistration, "service" | "protocol" | "port">): string => `${r.service} ${r.protocol}:${r.port}`;
 
@@ -108,7 +110,7 @@ export class PodAnnotationWriter {
       const owned: CodecRegistration = { ...reg, host, pid: process.pid };
       const id = this.o.codec.identity(owned);
       for (const r of this.owned.values()) {
-        if (this.o.codec.identity(r) === id) throw new RegistrationError("PODREG_REGISTRATION", `${describe(reg)} is already registered by this process`);
+        if (this.o.codec.identity(r) === id) throw new RegistrationError(`${describe(reg)} is already registered by this process`);
       }
       const token = ++this.seq;
       this.owned.set(token, owned);
@@ -126,7 +128,7 @@ export class PodAnnotationWriter {
   update(token: number, change: { weight?: number; metadata?: Readonly<Record<string, string>> }, signal?: AbortSignal): Promise<void> {
     return this.serial(signal, this.o.writeTimeoutMs ?? 30_000, async (deadline) => {
       const prev = this.owned.get(token);
-      if (!prev) throw new RegistrationError("PODREG_CLOSED", "registration is closed");
+      if (!prev) throw new ClosedError("registration is closed");
       const next = { ...prev, weight: change.weight ?? prev.weight, metadata: change.metadata ? { ...change.metadata } : prev.metadata };
       this.owned.set(token, next);
       try {
@@ -183,9 +185,14 @@ export class PodAnnotationWriter {
 
   /** Operations run one at a time, each under its caller's signal and, if given, its own time bound. */
   private serial<T>(signal: AbortSignal | undefined, timeoutMs: number | undefined, fn: (deadline: AbortSignal | undefined) => Promise<T>): Promise<T> {
-    const run = () => {
-      const signals = [signal, timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs)].filter((s): s is AbortSignal => s !== undefined);
-      return fn(signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals));
+    const run = async () => {
+      if (timeoutMs === undefined) return fn(signal);
+      const bounded = scopedSignal([signal], timeoutMs);
+      try {
+        return await fn(bounded.signal);
+      } finally {
+        bounded.dispose();
+      }
     };
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);
@@ -216,19 +223,17 @@ export class PodAnnotationWriter {
     const decl = podDeclarations(pod.metadata?.annotations ?? {});
     if (decl.services !== undefined && !declaresService(decl, reg.service)) {
       throw new RegistrationError(
-        "PODREG_REGISTRATION",
         `pod ${this.podName} declares ${SERVICES_ANNOTATION}: ${decl.services.join(", ")}; ${reg.service} is not among them, and consumers would drop it`,
       );
     }
     if (reg.host === undefined) {
       if (!this.o.codec.requiresHost) return "";
       const ip = ips[0];
-      if (!ip) throw new RegistrationError("PODREG_REGISTRATION", `pod ${this.podName} has no IP yet; pass host explicitly`);
+      if (!ip) throw new RegistrationError(`pod ${this.podName} has no IP yet; pass host explicitly`);
       return ip;
     }
     if (!this.o.allowAnyHost && !hostAllowed(reg.host, ips, decl)) {
       throw new RegistrationError(
-        "PODREG_REGISTRATION",
         `host ${JSON.stringify(reg.host)} is not an IP of pod ${this.podName} (${ips.join(", ") || "none yet"}); consumers drop it unless the pod template declares it in ${HOSTS_ANNOTATION}`,
       );
     }
@@ -240,7 +245,7 @@ export class PodAnnotationWriter {
       return await this.o.client.request<RawPod>({ path: this.path, signal, timeoutMs: ATTEMPT_TIMEOUT_MS });
     } catch (err) {
       if (isNotFound(err)) {
-        throw new RegistrationError("PODREG_POD_IDENTITY", `pod ${this.podName} does not exist (check POD_NAME / POD_NAMESPACE)`, { cause: err });
+        throw new PodIdentityError(`pod ${this.podName} does not exist (check POD_NAME / POD_NAMESPACE)`, { cause: err });
       }
       throw err;
     }
@@ -331,15 +336,14 @@ function podIPs(pod: RawPod): string[] {
   return ips;
 }
 
-const podGone = (err: unknown): boolean => isNotFound(err) || (err instanceof RegistrationError && err.code === "PODREG_POD_IDENTITY");
+const podGone = (err: unknown): boolean => isNotFound(err) || err instanceof PodIdentityError;
 
 function checkSize(annotations: Record<string, string>, writes: Record<string, string | undefined>, podName: string): void {
   let total = 0;
   for (const [k, v] of Object.entries(annotations)) if (!(k in writes)) total += Buffer.byteLength(k) + Buffer.byteLength(v);
   for (const [k, v] of Object.entries(writes)) if (v !== undefined) total += Buffer.byteLength(k) + Buffer.byteLength(v);
   if (total > MAX_ANNOTATIONS_BYTES) {
-    throw new RegistrationError(
-      "PODREG_ANNOTATION_TOO_LARGE",
+    throw new AnnotationTooLargeError(
       `pod ${podName}: registering would make its annotations ${total} bytes, over the API server's limit of ${MAX_ANNOTATIONS_BYTES}`,
     );
   }

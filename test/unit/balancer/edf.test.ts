@@ -59,6 +59,7 @@ describe("EDF scheduler (weighted_round_robin above the scan limit)", () => {
     const n = SCAN_LIMIT * 3;
     const instances: Instance[] = Array.from({ length: n }, (_, i) => ({
       id: `i${i}`,
+      key: "s",
       service: "s",
       host: `10.0.0.${i}`,
       port: 80,

@@ -100,10 +100,10 @@ describe("HealthChecker", () => {
       res.writeHead(302, { location: "/elsewhere" });
       res.end();
     });
-    const { hc, changes } = checker({ path: "healthz", intervalMs: 10, timeoutMs: 40, unhealthyThreshold: 2, expectedStatus: [200, 299] }, [slow, redirect]);
+    const { hc, changes } = checker({ path: "/healthz", intervalMs: 10, timeoutMs: 40, unhealthyThreshold: 2, expectedStatus: [200, 299] }, [slow, redirect]);
     await eventually("both down", () => hc.unhealthy().length === 2, 5000, 5);
     assert.deepEqual([...changes].sort(), ["redirect:down@2", "slow:down@2"]);
-    assert.ok(redirect.seen.every((p) => p === "/healthz"), "path gets its slash; the redirect is not followed");
+    assert.ok(redirect.seen.every((p) => p === "/healthz"), "the redirect is not followed");
     hc.close();
   });
 
@@ -157,7 +157,11 @@ describe("HealthChecker", () => {
       { ...fast, unhealthyThreshold: 0 },
       { ...fast, healthyThreshold: 1.5 },
       { ...fast, expectedStatus: [300, 200] },
+      { ...fast, expectedStatus: [200, 600] },
+      { ...fast, path: "healthz" },
+      { ...fast, intervalMs: 2 ** 31 }, // setTimeout would fire it after 1 ms
     ];
     for (const c of bad) assert.throws(() => new HealthChecker(c), ConfigError, JSON.stringify(c));
+    assert.throws(() => new HealthChecker({ ...fast, healthyThreshold: 0 }), { code: "PODREG_CONFIG", message: "invalid health check config: healthyThreshold: Too small: expected number to be >=1" });
   });
 });

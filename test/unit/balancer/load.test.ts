@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { createLoadTracker, createPicker } from "../../../src/balancer/index.js";
 import type { Instance } from "../../../src/model/instance.js";
 
-const inst = (id: string): Instance => ({ id, service: "echo", host: "10.0.0.1", port: 8080, protocol: "http", weight: 100, metadata: {}, labels: {}, ready: true, source: "memory" });
+const inst = (id: string): Instance => ({ id, key: "echo", service: "echo", host: "10.0.0.1", port: 8080, protocol: "http", weight: 100, metadata: {}, labels: {}, ready: true, source: "memory" });
 
 describe("createLoadTracker", () => {
   it("counts calls in flight per instance id, independently", () => {

@@ -212,9 +212,14 @@ describe("OutlierDetector", () => {
   });
 
   it("rejects bad config", () => {
-    for (const c of [{ consecutiveFailures: 0 }, { maxEjectionPercent: 5 }, { maxEjectionPercent: 101 }, { baseEjectionMs: 0 }, { failureRate: { threshold: 1.5, minRequests: 1, intervalMs: 1 } }, { failureRate: { threshold: 0.5, minRequests: 0, intervalMs: 1 } }, { failureRate: { threshold: 0.5, minRequests: 1, intervalMs: 0 } }] satisfies OutlierConfig[]) {
+    for (const c of [{ consecutiveFailures: 0 }, { maxEjectionPercent: 5 }, { maxEjectionPercent: 101 }, { baseEjectionMs: 0 }, { failureRate: { threshold: 1.5, minRequests: 1, intervalMs: 1 } }, { failureRate: { threshold: 0.5, minRequests: 0, intervalMs: 1 } }, { failureRate: { threshold: 0.5, minRequests: 1, intervalMs: 0 } }, { maxEjectionMs: 0 }, { baseEjectionMs: 2 ** 31 }] satisfies OutlierConfig[]) {
       assert.throws(() => new OutlierDetector(c, { clock: new FakeClock() }), ConfigError, JSON.stringify(c));
     }
+    assert.throws(() => new OutlierDetector({ failureRate: { threshold: 2, minRequests: 0, intervalMs: 1 } }, { clock: new FakeClock() }), {
+      code: "PODREG_CONFIG",
+      message: "invalid outlier detection config: failureRate.threshold: Too big: expected number to be <=1; failureRate.minRequests: Too small: expected number to be >=1",
+    });
+    assert.throws(() => new OutlierDetector({ typo: 1 } as OutlierConfig, { clock: new FakeClock() }), { message: "invalid outlier detection config: typo: unknown key" });
   });
 
   it("keeps its invariants under any sequence of outcomes (property)", () => {

@@ -17,7 +17,7 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-const inst = (id: string, weight = 100, extra: Partial<Instance> = {}): Instance => ({ id, service: "echo", host: "10.0.0.1", port: 8080, protocol: "http", weight, metadata: {}, labels: {}, ready: true, source: "memory", ...extra });
+const inst = (id: string, weight = 100, extra: Partial<Instance> = {}): Instance => ({ id, key: "echo", service: "echo", host: "10.0.0.1", port: 8080, protocol: "http", weight, metadata: {}, labels: {}, ready: true, source: "memory", ...extra });
 const pods = (n: number): Instance[] => Array.from({ length: n }, (_, i) => inst(`kube-pods:default/echo-${i}/echo/http:8080`));
 const ids = (p: Picker, n: number, req?: PickRequest): string[] => Array.from({ length: n }, () => p.pick(req)?.id ?? "-");
 /** How often each id was picked in n picks without a request. */

@@ -6,14 +6,14 @@ import type { Instance } from "../../../src/model/instance.js";
 import { MemoryRegistry } from "../../../src/registry/memory.js";
 
 function inst(id: string, metadata: Record<string, string> = {}): Instance {
-  return { id, service: "echo", host: "10.0.0.1", port: 8080, protocol: "http", weight: 100, metadata, labels: {}, ready: true, source: "memory" };
+  return { id, key: "echo", service: "echo", host: "10.0.0.1", port: 8080, protocol: "http", weight: 100, metadata, labels: {}, ready: true, source: "memory" };
 }
 
 describe("ServiceBalancer", () => {
   it("keeps one rotation per instance subset: requests with ever new unmatched tags still alternate exactly", async () => {
     const reg = new MemoryRegistry();
     reg.set("g", [inst("a"), inst("b"), inst("gray", { tag: "gray" })]);
-    const b = new ServiceBalancer({ registry: reg, service: "echo", config: serviceConfig({ defaults: { routing: { tag: {} } } }, "echo") });
+    const b = new ServiceBalancer({ discovery: reg, service: "echo", config: serviceConfig({ defaults: { routing: { tag: {} } } }, "echo") });
     try {
       await b.whenReady();
       const picks = Array.from({ length: 8 }, (_, i) => b.select({ tag: `unknown-${i}` })!.instance.id);
@@ -32,7 +32,7 @@ describe("ServiceBalancer", () => {
   it("reads the hash key from the configured header, case-insensitively", async () => {
     const reg = new MemoryRegistry();
     reg.set("g", Array.from({ length: 10 }, (_, i) => inst(`i${i}`)));
-    const b = new ServiceBalancer({ registry: reg, service: "echo", config: serviceConfig({ defaults: { balancer: { policy: "ring_hash" }, hashKey: { header: "X-Session" } } }, "echo") });
+    const b = new ServiceBalancer({ discovery: reg, service: "echo", config: serviceConfig({ defaults: { balancer: { policy: "ring_hash" }, hashKey: { header: "X-Session" } } }, "echo") });
     try {
       await b.whenReady();
       for (const user of ["u1", "u2", "u3"]) {

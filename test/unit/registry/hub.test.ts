@@ -19,6 +19,7 @@ function inst(id: string, over: Partial<Instance> = {}): Instance {
     ready: true,
     source: "test",
     ...over,
+    key: over.key ?? over.service ?? "echo",
   };
 }
 
@@ -70,8 +71,7 @@ describe("InstanceHub snapshot", () => {
 
     hub.markSynced();
     assert.equal(hub.synced, true);
-    assert.equal(events.length, 0, "the snapshot is delivered in a microtask, not inside markSynced");
-    await flush();
+    // Present subscribers get theirs inside markSynced, so it is in before whenSynced() resolves.
     assert.deepEqual(events.map(brief), ["snapshot[a]"]);
 
     hub.markSynced(); // second call is a no-op: no second snapshot
@@ -103,7 +103,7 @@ describe("InstanceHub snapshot", () => {
     hub.markSynced();
     const { events } = record(hub, "echo");
     await flush();
-    assert.deepEqual(events, [{ type: "snapshot", instances: [] }]);
+    assert.deepEqual(events, [{ type: "snapshot", instances: [], revision: 0 }]);
   });
 
   it("whenSynced resolves once markSynced is called", async () => {
@@ -139,15 +139,63 @@ describe("InstanceHub snapshot", () => {
     assert.deepEqual(events.slice(1).map(brief), ["removed:c"]);
   });
 
-  it("folds deltas between markSynced and snapshot delivery into the snapshot", async () => {
+  it("delivers the snapshot of a subscriber present at markSynced before whenSynced resolves, then deltas", async () => {
     const hub = new InstanceHub();
     const { events } = record(hub, "*");
+    const seenAtSync: string[][] = [];
+    const synced = hub.whenSynced().then(() => seenAtSync.push(events.map(brief)));
     hub.setGroup("g1", [inst("a")]);
     hub.markSynced();
     hub.setGroup("g2", [inst("b")]);
     hub.deleteGroup("g1");
+    await synced;
+    assert.deepEqual(seenAtSync[0]!.slice(0, 1), ["snapshot[a]"]);
+    assert.deepEqual(events.map(brief), ["snapshot[a]", "added:b", "removed:a"]);
+  });
+
+  it("numbers changes: revisions grow by one per change, a snapshot carries the revision it reflects", async () => {
+    const hub = new InstanceHub();
+    hub.setGroup("g1", [inst("a"), inst("b", { service: "other" })]);
+    hub.markSynced();
+    assert.equal(hub.revision, 2);
+    assert.equal(hub.revisionOf("echo"), 1);
+    assert.equal(hub.revisionOf("other"), 2);
+    const { events } = record(hub, "echo");
     await flush();
-    assert.deepEqual(events.map(brief), ["snapshot[b]"]);
+    hub.setGroup("g1", [inst("a", { weight: 1 }), inst("b", { service: "other" })]);
+    hub.deleteGroup("g1");
+    assert.deepEqual(
+      events.map((e) => [e.type, e.revision]),
+      [
+        ["snapshot", 1],
+        ["updated", 3],
+        ["removed", 4],
+      ],
+    );
+    assert.equal(hub.revisionOf("echo"), 4, "kept after the service emptied: ids never go back");
+  });
+
+  it("after close: whenSynced rejects with PODREG_CLOSED, nothing more is delivered", async () => {
+    const hub = new InstanceHub();
+    const { events } = record(hub, "*");
+    const pending = hub.whenSynced();
+    hub.close();
+    await assert.rejects(pending, { code: "PODREG_CLOSED" });
+    await assert.rejects(hub.whenSynced(), { code: "PODREG_CLOSED" });
+    hub.setGroup("g1", [inst("a")]);
+    hub.markSynced();
+    await flush();
+    assert.deepEqual(events, []);
+  });
+
+  it("keys services by scope: the same name in two namespaces never merges", async () => {
+    const hub = new InstanceHub();
+    hub.setGroup("g1", [inst("a", { key: "shop/echo", namespace: "shop" })]);
+    hub.setGroup("g2", [inst("b", { key: "payments/echo", namespace: "payments" })]);
+    hub.markSynced();
+    assert.deepEqual(hub.services(), ["payments/echo", "shop/echo"]);
+    assert.deepEqual(ids(hub.instances("shop/echo")), ["a"]);
+    assert.deepEqual(hub.instances("echo"), []);
   });
 });
 
@@ -164,9 +212,9 @@ describe("InstanceHub deltas", () => {
     hub.setGroup("g2", [inst("b")]);
     hub.deleteGroup("g1");
     assert.deepEqual(events.map(brief), ["snapshot[]", "added:a", "updated:a", "added:b", "removed:a"]);
-    assert.deepEqual(events[1], { type: "added", instance: a1 });
-    assert.deepEqual(events[2], { type: "updated", instance: a2, previous: a1 });
-    assert.deepEqual(events[4], { type: "removed", instance: a2 }, "removed carries the last known state");
+    assert.deepEqual(events[1], { type: "added", instance: a1, revision: 1 });
+    assert.deepEqual(events[2], { type: "updated", instance: a2, previous: a1, revision: 2 });
+    assert.deepEqual(events[4], { type: "removed", instance: a2, revision: 4 }, "removed carries the last known state");
   });
 
   it("does not deliver an update that changes nothing", async () => {
@@ -254,9 +302,9 @@ describe("InstanceHub deltas", () => {
     await flush();
     const moved = inst("a", { service: "new" });
     hub.setGroup("g1", [moved]);
-    assert.deepEqual(oldSub.events.slice(1), [{ type: "removed", instance: inst("a", { service: "old" }) }]);
-    assert.deepEqual(newSub.events.slice(1), [{ type: "added", instance: moved }], "the new service's subscriber never had it");
-    assert.deepEqual(all.events.slice(1), [{ type: "updated", instance: moved, previous: inst("a", { service: "old" }) }]);
+    assert.deepEqual(oldSub.events.slice(1), [{ type: "removed", instance: inst("a", { service: "old" }), revision: 2 }]);
+    assert.deepEqual(newSub.events.slice(1), [{ type: "added", instance: moved, revision: 2 }], "the new service's subscriber never had it");
+    assert.deepEqual(all.events.slice(1), [{ type: "updated", instance: moved, previous: inst("a", { service: "old" }), revision: 2 }]);
     assert.deepEqual(ids(hub.instances("old")), []);
     assert.deepEqual(ids(hub.instances("new")), ["a"]);
     assert.deepEqual(hub.services(), ["new"]);

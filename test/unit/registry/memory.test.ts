@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ClosedError } from "../../../src/errors.js";
 import { describe, it } from "node:test";
 import type { RegistryEvent } from "../../../src/model/events.js";
 import { MemoryRegistry } from "../../../src/registry/memory.js";
@@ -15,11 +16,13 @@ async function watch(reg: MemoryRegistry, selector: string) {
   return { events, deltas: () => events.slice(1), sub };
 }
 
+/** One class per code: PODREG_REGISTRATION is a RegistrationError, PODREG_CLOSED a ClosedError. */
 function isCode(code: string) {
+  const cls = code === "PODREG_CLOSED" ? ClosedError : RegistrationError;
   return (err: unknown) => {
-    assert.ok(err instanceof RegistrationError, `a RegistrationError, got ${String(err)}`);
+    assert.ok(err instanceof cls, `a ${cls.name}, got ${String(err)}`);
     assert.equal(err.code, code);
-    assert.equal(err.name, "RegistrationError");
+    assert.equal(err.name, cls.name);
     return true;
   };
 }
@@ -33,7 +36,7 @@ describe("MemoryRegistry", () => {
     const events: RegistryEvent[] = [];
     reg.subscribe("echo", (ev) => events.push(ev));
     await flush();
-    assert.deepEqual(events, [{ type: "snapshot", instances: [] }]);
+    assert.deepEqual(events, [{ type: "snapshot", instances: [], revision: 0 }]);
   });
 
   it("register makes an instance visible with defaults", async () => {
@@ -56,7 +59,7 @@ describe("MemoryRegistry", () => {
     assert.equal(i.startTime, 1234);
     assert.ok(i.id.startsWith("memory:"), i.id);
     assert.deepEqual(reg.services(), ["echo"]);
-    assert.deepEqual(w.deltas(), [{ type: "added", instance: i }]);
+    assert.deepEqual(w.deltas(), [{ type: "added", instance: i, revision: 1 }]);
   });
 
   it("register keeps the given protocol, weight, metadata, host, and the registry's labels/zone/node", async () => {
@@ -102,9 +105,9 @@ describe("MemoryRegistry", () => {
     assert.deepEqual(afterMeta.metadata, { version: "2" });
 
     assert.deepEqual(w.deltas(), [
-      { type: "added", instance: before },
-      { type: "updated", instance: afterWeight, previous: before },
-      { type: "updated", instance: afterMeta, previous: afterWeight },
+      { type: "added", instance: before, revision: 1 },
+      { type: "updated", instance: afterWeight, previous: before, revision: 2 },
+      { type: "updated", instance: afterMeta, previous: afterWeight, revision: 3 },
     ]);
 
     await h.update({ weight: 5, metadata: { version: "2" } });
@@ -129,8 +132,8 @@ describe("MemoryRegistry", () => {
     assert.deepEqual(reg.services(), []);
     await h.close();
     assert.deepEqual(w.deltas(), [
-      { type: "added", instance: i },
-      { type: "removed", instance: i },
+      { type: "added", instance: i, revision: 1 },
+      { type: "removed", instance: i, revision: 2 },
     ]);
     await assert.rejects(h.update({ weight: 1 }), isCode("PODREG_CLOSED"));
   });

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError } from "../../../src/errors.js";
+import { ConfigError, SelectorError } from "../../../src/errors.js";
 import type { Instance } from "../../../src/model/instance.js";
 import { createRouter, type RouteResult } from "../../../src/router/router.js";
 
 function inst(id: string, metadata: Record<string, string> = {}, labels: Record<string, string> = {}): Instance {
-  return { id, service: "echo", host: "10.0.0.1", port: 8080, protocol: "http", weight: 100, metadata, labels, ready: true, source: "memory" };
+  return { id, key: "echo", service: "echo", host: "10.0.0.1", port: 8080, protocol: "http", weight: 100, metadata, labels, ready: true, source: "memory" };
 }
 
 /** mulberry32: a small seeded PRNG, so the statistics are reproducible. */
@@ -157,7 +157,8 @@ describe("rules", () => {
 
   it("rejects bad config with a ConfigError", () => {
     const rule = (split: { subset: string; weight: number }[], headers?: Record<string, string>) => () => createRouter({ rules: [{ name: "r", match: { headers }, split }] });
-    assert.throws(rule([{ subset: "version in v1", weight: 1 }]), (e: unknown) => e instanceof ConfigError && /position 11/.test(e.message));
+    // The selector's own error and code, as when it is parsed anywhere else: the same bad input, the same code.
+    assert.throws(rule([{ subset: "version in v1", weight: 1 }]), (e: unknown) => e instanceof SelectorError && e.code === "PODREG_SELECTOR" && /position 11/.test(e.message));
     assert.throws(rule([{ subset: "a", weight: 0 }]), (e: unknown) => e instanceof ConfigError && /all 0/.test(e.message));
     assert.throws(rule([{ subset: "a", weight: -1 }]), ConfigError);
     assert.throws(rule([]), ConfigError);

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { ConfigError } from "../../../src/errors.js";
 import { formatSelector, parseSelector, type Requirement, SelectorError } from "../../../src/router/selector.js";
 
 const inst = (metadata: Record<string, string>, labels: Record<string, string> = {}) => ({ metadata, labels });
@@ -48,8 +47,7 @@ describe("selector parsing", () => {
         () => parseSelector(text),
         (err: unknown) => {
           assert.ok(err instanceof SelectorError);
-          assert.ok(err instanceof ConfigError);
-          assert.equal(err.code, "PODREG_CONFIG");
+          assert.equal(err.code, "PODREG_SELECTOR");
           assert.equal(err.position, position, err.message);
           assert.match(err.message, message);
           assert.match(err.message, new RegExp(`at position ${position}$`));

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { AbortedError } from "../../../src/errors.js";
 import { Backoff } from "../../../src/util/backoff.js";
-import { sleep, type Clock } from "../../../src/util/clock.js";
+import { sleep } from "../../../src/util/clock.js";
+import { ManualClock } from "../../support/clock.js";
 
 const take = (b: Backoff, n: number) => Array.from({ length: n }, () => b.next());
 
@@ -57,40 +58,6 @@ describe("Backoff", () => {
 });
 
 /** A manual clock: timers fire only when advance() passes their due time. */
-class ManualClock implements Clock {
-  private t = 0;
-  private nextId = 1;
-  readonly timers = new Map<number, { at: number; fn: () => void }>();
-  readonly cleared: unknown[] = [];
-
-  now(): number {
-    return this.t;
-  }
-
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.cleared.push(handle);
-    this.timers.delete(handle as number);
-  }
-
-  advance(ms: number): void {
-    const until = this.t + ms;
-    for (;;) {
-      const due = [...this.timers].filter(([, tm]) => tm.at <= until).sort(([, a], [, b]) => a.at - b.at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.t = due[1].at;
-      due[1].fn();
-    }
-    this.t = until;
-  }
-}
-
 /** Observes a promise's state without awaiting it. */
 function track(p: Promise<void>) {
   const state: { settled: "pending" | "resolved" | "rejected"; error?: unknown } = { settled: "pending" };

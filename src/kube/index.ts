@@ -1,0 +1,11 @@
+/**
+ * `podreg/kube`: the list/watch cache podreg's Kubernetes sources stand on,
+ * after client-go's tools/cache (reflector -> store -> informer), for users
+ * who build a source of their own. Knows nothing of registrations.
+ */
+export { KubeClient, type KubeClientOptions, type KubeRequest, type WatchEvent, type WatchRequest } from "./client.js";
+export { loadKubeConfig, type KubeConfigOptions } from "./config.js";
+export { Informer, type InformerOptions } from "./informer.js";
+export { Reflector, type ReflectorOptions, type ReflectorStats, type RawObject } from "./reflector.js";
+export { Store, type StoreHandler, type Versioned } from "./store.js";
+export { acquireInformer, informerCount, type Lease } from "./shared.js";
