@@ -24,6 +24,11 @@ export type PodregErrorCode =
   | "PODREG_CODEC_SIZE"
   | "PODREG_CODEC_VERSION"
   | "PODREG_NO_INSTANCE"
+  | "PODREG_NOT_FOUND"
+  | "PODREG_BAD_REQUEST"
+  | "PODREG_TOO_LARGE"
+  | "PODREG_UNAUTHORIZED"
+  | "PODREG_SERVER"
   | "PODREG_KUBE_CONFIG"
   | "PODREG_KUBE_UNREACHABLE"
   | "PODREG_KUBE_UNAUTHORIZED"
@@ -162,6 +167,47 @@ export class NoInstanceError extends PodregError {
     readonly protocol?: string,
   ) {
     super(`no instance of ${service}${protocol === undefined ? "" : ` (${protocol})`}: ${why}`);
+  }
+}
+
+/** An instance or service the caller named does not exist (a lease that expired, an id never registered, a service with no instance). */
+export class NotFoundError extends PodregError {
+  override name = "NotFoundError";
+  readonly code = "PODREG_NOT_FOUND";
+}
+
+/** A request to podreg's server that is not well formed: not JSON, a missing or unknown field, a bad parameter. */
+export class BadRequestError extends PodregError {
+  override name = "BadRequestError";
+  readonly code = "PODREG_BAD_REQUEST";
+}
+
+/** A request body over the server's limit. */
+export class TooLargeError extends PodregError {
+  override name = "TooLargeError";
+  readonly code = "PODREG_TOO_LARGE";
+}
+
+/** A write to podreg's server without its token, or with another. */
+export class UnauthorizedError extends PodregError {
+  override name = "UnauthorizedError";
+  readonly code = "PODREG_UNAUTHORIZED";
+}
+
+/**
+ * podreg's server answered with an error the client has no class for, or
+ * broke the protocol (`status` undefined): what a client of the server sees
+ * when the error is not one of the codes above.
+ */
+export class ServerError extends PodregError {
+  override name = "ServerError";
+  readonly code = "PODREG_SERVER";
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: Options,
+  ) {
+    super(message, options);
   }
 }
 

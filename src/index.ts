@@ -21,6 +21,6 @@ export { MAX_ANNOTATIONS_BYTES } from "./registry/kube-pods/writer.js";
 export { SERVICES_ANNOTATION, HOSTS_ANNOTATION } from "./registry/kube-pods/declarations.js";
 export type { AnnotationCodec, AnnotationEntry, CodecRegistration, DecodedEndpoint } from "./registry/codec.js";
 export * from "./registry/codecs/index.js";
-export type { KubeConfigOptions } from "./kube/config.js";
+export type { KubeConfigOptions } from "./kube/options.js";
 export { type Clock, systemClock } from "./util/clock.js";
 export { type Logger, stderrLogger, silentLogger } from "./util/logger.js";

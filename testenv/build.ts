@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { dirname, join } from "node:path";
 import { TestEnvError } from "./errors.js";
 import { cacheDir, packageRoot, versions, type Versions } from "./paths.js";
+import { alive } from "../src/util/process.js";
 
 export interface Binaries {
   etcd: string;
@@ -153,15 +154,7 @@ function readSafe(path: string): string {
   }
 }
 
-/** Whether a process exists (EPERM: it does, as another user's). */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+export { alive };
 
 interface RunResult {
   code: number | null;

@@ -25,14 +25,15 @@ export interface ResolvedConfig {
   readonly zone?: ResolvedZone;
   readonly choiceCount: number;
   readonly activeRequestBias: number;
-  readonly minRingSize: number;
+  readonly pointsPerInstance: number;
   readonly maxRingSize: number;
   readonly tableSize: number;
 }
 
 /** Envoy's bounds: ring_hash maximum_ring_size <= 8M, maglev table_size <= 5,000,011. */
 export const MAX_RING_SIZE = 8_388_608;
-export const DEFAULT_MIN_RING_SIZE = 1024;
+/** ring_hash points of an instance of the default weight: 160, as ketama; a share within about +-8% (1 / sqrt(160)). */
+export const DEFAULT_POINTS_PER_INSTANCE = 160;
 export const DEFAULT_TABLE_SIZE = 65_537;
 export const MAX_TABLE_SIZE = 5_000_011;
 /** Node's timers hold a 32-bit delay; a longer one fires after 1 ms instead (TimeoutOverflowWarning). */
@@ -44,7 +45,7 @@ export type Defaults<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> 
 export const SLOW_START_DEFAULTS: Defaults<Omit<SlowStartConfig, "windowMs">> = { aggression: 1, minWeightPercent: 10, refreshMs: 1000 };
 export const ZONE_DEFAULTS: Defaults<Omit<ZoneConfig, "local">> = { minLocalInstances: 1, minLocalPercent: 0 };
 export const LEAST_REQUEST_DEFAULTS: Defaults<NonNullable<BalancerConfig["leastRequest"]>> = { choiceCount: 2, activeRequestBias: 1 };
-export const RING_HASH_DEFAULTS: Defaults<NonNullable<BalancerConfig["ringHash"]>> = { minRingSize: DEFAULT_MIN_RING_SIZE, maxRingSize: MAX_RING_SIZE };
+export const RING_HASH_DEFAULTS: Defaults<NonNullable<BalancerConfig["ringHash"]>> = { pointsPerInstance: DEFAULT_POINTS_PER_INSTANCE, maxRingSize: MAX_RING_SIZE };
 export const MAGLEV_DEFAULTS: Defaults<NonNullable<BalancerConfig["maglev"]>> = { tableSize: DEFAULT_TABLE_SIZE };
 
 /** `defaults` with the fields `given` sets (an undefined field keeps its default). */
@@ -81,14 +82,7 @@ export const balancerSchema = z.strictObject({
   zone: z.strictObject({ local: z.string().min(1), minLocalInstances: int(1).optional(), minLocalPercent: percent().optional() }).optional(),
   leastRequest: z.strictObject({ choiceCount: int(2, 64).optional(), activeRequestBias: nonNegative().optional() }).optional(),
   ringHash: z
-    .strictObject({ minRingSize: int(1, MAX_RING_SIZE).optional(), maxRingSize: int(1, MAX_RING_SIZE).optional() })
-    .refine((r) => {
-      const { minRingSize, maxRingSize } = withDefaults(RING_HASH_DEFAULTS, r);
-      return minRingSize <= maxRingSize;
-    }, {
-      path: ["minRingSize"],
-      error: `must be <= maxRingSize (defaults ${DEFAULT_MIN_RING_SIZE} and ${MAX_RING_SIZE})`,
-    })
+    .strictObject({ pointsPerInstance: int(1, 65_536).optional(), maxRingSize: int(1, MAX_RING_SIZE).optional() })
     .optional(),
   maglev: z.strictObject({ tableSize: int(2, MAX_TABLE_SIZE).refine(isPrime, { error: "must be a prime" }).optional() }).optional(),
 });

@@ -21,8 +21,8 @@
 import type { Instance } from "../model/instance.js";
 import type { ResolvedConfig, ResolvedContext } from "./config.js";
 import { hash32 } from "./hash.js";
-import { hashMembers } from "./ring-hash.js";
-import type { PickRequest, Picker, PolicyName } from "./types.js";
+import { HashedPicker } from "./hashed.js";
+import type { PickRequest, PolicyName } from "./types.js";
 
 /** The Maglev table for owners named keys[i] with weights[i] > 0: table[slot] = owner index. */
 export function maglevTable(keys: readonly string[], weights: readonly number[], size: number): Int32Array {
@@ -54,22 +54,14 @@ export function maglevTable(keys: readonly string[], weights: readonly number[],
   return table;
 }
 
-export class MaglevPicker implements Picker {
+export class MaglevPicker extends HashedPicker {
   readonly policy: PolicyName = "maglev";
-  readonly size: number;
-  private readonly list: readonly Instance[];
   private readonly table: Int32Array;
   private readonly random: () => number;
 
   constructor(instances: readonly Instance[], config: ResolvedConfig, ctx: ResolvedContext) {
-    const { list, weights } = hashMembers(instances);
-    this.list = list;
-    this.size = list.length;
-    this.table = maglevTable(
-      list.map((i) => i.id),
-      weights,
-      config.tableSize,
-    );
+    super(instances);
+    this.table = maglevTable(this.ids(), this.weights, config.tableSize);
     this.random = ctx.random;
   }
 

@@ -1,87 +1,52 @@
 /**
- * ring_hash: consistent hashing of PickRequest.hashKey on a ring with points
- * in proportion to weight, sized as Envoy's RingHashLoadBalancer: scale so
- * the lightest instance gets a whole number of points and the ring at least
- * minRingSize points, unless that exceeds maxRingSize; counts are allotted
- * from running sums, so fractional shares round consistently. Instances are
- * ordered by id, so every client builds the same ring from the same set
- * whatever order it was delivered in.
+ * ring_hash: consistent hashing of PickRequest.hashKey on a ketama ring
+ * (ring.ts), with points in proportion to weight. Unlike Envoy's
+ * RingHashLoadBalancer, which scales every instance's points so the ring
+ * holds at least minRingSize (so the counts change with N, and removing one
+ * of 10 instances also moved ~8% of the survivors' keys), the points of an
+ * instance depend on its own weight only: round(pointsPerInstance * weight /
+ * 100), at least 1. Removing one of N instances therefore moves exactly its
+ * own keys. podreg hashes keys with XXH32, so it never shared Envoy's key
+ * mapping anyway; what it keeps is the ring's behaviour.
  *
- * Removing one of N instances moves its own keys (about 1/N) and, when the
- * per-instance point count changes with N (it is ceil(minRingSize / N) with
- * equal weights), some keys between survivors: e.g. N = 10 -> 9 raises it
- * from 103 to 114 points, moving about 9% more. Above minRingSize /
- * (N - 1) >= 1 the count is unchanged and only the removed instance's keys move.
+ * The one exception is maxRingSize: when the points would pass it (absurd
+ * weights, or tens of thousands of instances), every count is scaled down by
+ * the same factor and some survivors' keys move; the log says nothing, the
+ * docs do. Instances are ordered by id, so every client builds the same ring
+ * from the same set whatever order it was delivered in.
  *
  * No slow start: as in Envoy, hash policies ignore it. A weight that changes
  * with time would move keys between instances every refresh, defeating
- * affinity, and rebuilding the ring every second costs O(points log points).
- * Weight-0 instances get no points (unless all weights are 0: then equal).
- * Without a hashKey, a random point's owner (weighted random).
+ * affinity. Weight-0 instances get no points (unless all weights are 0: then
+ * equal). Without a hashKey, a random point's owner (weighted random).
  */
-import type { Instance } from "../model/instance.js";
+import { DEFAULT_WEIGHT, type Instance } from "../model/instance.js";
 import type { ResolvedConfig, ResolvedContext } from "./config.js";
 import { hash32 } from "./hash.js";
+import { capRing, HashedPicker } from "./hashed.js";
 import { HashRing } from "./ring.js";
-import type { PickRequest, Picker, PolicyName } from "./types.js";
-import { baseWeight, eligibleByWeight } from "./weights.js";
+import type { PickRequest, PolicyName } from "./types.js";
 
 /**
- * Weights beyond this (or lighter than the heaviest / this) only come from
- * absurd inputs such as 1e300; they would overflow or underflow the sizing
- * arithmetic (an empty ring, so pick() returning undefined). A ring of at most
- * 8,388,608 points cannot show a larger ratio anyway.
+ * Points per instance: a function of its own weight only (relative to the
+ * default weight 100), so that no instance's count depends on the others.
+ * Scaled down together only when the total would pass maxRingSize.
  */
-const WEIGHT_RANGE = 2 ** 32;
-
-/** Eligible instances ordered by id, with their weights (1 each when all are 0; within WEIGHT_RANGE). */
-export function hashMembers(instances: readonly Instance[]): { list: Instance[]; weights: number[] } {
-  const list = [...eligibleByWeight(instances)].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const weights = list.map(baseWeight);
-  const max = weights.reduce((a, b) => Math.max(a, b), 0);
-  if (max === 0) weights.fill(1);
-  else if (max > WEIGHT_RANGE || weights.some((w) => w * WEIGHT_RANGE < max)) {
-    // Scale the heaviest to WEIGHT_RANGE and raise the lightest to 1, keeping the ratios in between.
-    weights.forEach((w, k) => (weights[k] = Math.max(1, (w / max) * WEIGHT_RANGE)));
-  }
-  return { list, weights };
+export function ringCounts(weights: readonly number[], pointsPerInstance: number, maxRingSize: number): Int32Array {
+  return capRing(
+    weights.map((w) => Math.min(maxRingSize, Math.max(1, Math.round((pointsPerInstance * w) / DEFAULT_WEIGHT)))),
+    maxRingSize,
+  );
 }
 
-/** Points per instance as Envoy allots them: running sums of scale * normalized weight, rounded up. */
-export function ringCounts(weights: readonly number[], minRingSize: number, maxRingSize: number): Int32Array {
-  const sum = weights.reduce((a, b) => a + b, 0);
-  const min = Math.min(...weights);
-  // Envoy: scale = min(ceil(minNormalized * minRingSize) / minNormalized, maxRingSize), with
-  // normalized = weight / sum. Kept as points per unit of weight so equal integer weights stay exact.
-  const perLightest = Math.ceil((min * minRingSize) / sum);
-  const capped = (perLightest * sum) / min > maxRingSize;
-  const counts = new Int32Array(weights.length);
-  let cumulative = 0;
-  let current = 0;
-  weights.forEach((w, i) => {
-    cumulative += w;
-    const target = Math.ceil(capped ? (cumulative * maxRingSize) / sum : (cumulative * perLightest) / min);
-    counts[i] = Math.max(0, target - current);
-    current = Math.max(current, target);
-  });
-  return counts;
-}
-
-export class RingHashPicker implements Picker {
+export class RingHashPicker extends HashedPicker {
   readonly policy: PolicyName = "ring_hash";
-  readonly size: number;
-  private readonly list: readonly Instance[];
   private readonly ring: HashRing;
   private readonly random: () => number;
 
   constructor(instances: readonly Instance[], config: ResolvedConfig, ctx: ResolvedContext) {
-    const { list, weights } = hashMembers(instances);
-    this.list = list;
-    this.size = list.length;
-    this.ring = new HashRing(
-      list.map((i) => i.id),
-      ringCounts(weights, config.minRingSize, config.maxRingSize),
-    );
+    super(instances);
+    this.ring = new HashRing(this.ids(), ringCounts(this.weights, config.pointsPerInstance, config.maxRingSize));
     this.random = ctx.random;
   }
 

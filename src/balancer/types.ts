@@ -58,8 +58,12 @@ export interface BalancerConfig {
   zone?: ZoneConfig;
   /** least_request: candidates per pick (default 2) and Envoy's active_request_bias (default 1). */
   leastRequest?: { choiceCount?: number; activeRequestBias?: number };
-  /** ring_hash: ring entries in total, bounded (defaults 1024 and 8,388,608 as Envoy). */
-  ringHash?: { minRingSize?: number; maxRingSize?: number };
+  /**
+   * ring_hash: points of an instance of the default weight 100 (default 160; an instance's
+   * points depend on its own weight only, so removing one moves only its keys), and the cap on
+   * the whole ring (default 8,388,608, Envoy's bound; beyond it every count shrinks together).
+   */
+  ringHash?: { pointsPerInstance?: number; maxRingSize?: number };
   /** maglev: lookup table size, a prime (default 65537). */
   maglev?: { tableSize?: number };
 }

@@ -1,12 +1,19 @@
 /**
- * gRPC through the registry, on @grpc/grpc-js's experimental API (pinned:
- * 1.14.7 — it changes across minors): a resolver for `podreg:///<service>`
- * and a load-balancing policy `podreg` that keeps one pick_first leaf per
- * endpoint, as grpc-js's round_robin does, and chooses among the ready ones
- * with podreg's routers and pickers. The resolver's service config selects
- * the policy, so `new Client("podreg:///echo", creds)` is all a caller needs.
+ * gRPC through the registry, on @grpc/grpc-js's experimental API (a peer
+ * dependency, ~1.14.5: the API changes across minors): a resolver for
+ * `podreg://[binding]/<service>` and a load-balancing policy `podreg` that
+ * keeps one pick_first leaf per endpoint, as grpc-js's round_robin does, and
+ * chooses among the ready ones with podreg's routers and pickers. The
+ * resolver's service config selects the policy, so
+ * `new Client("podreg:///echo", creds)` is all a caller needs.
+ *
+ * grpc-js keeps resolvers and policies process-wide, by scheme and name; the
+ * state behind them is not: each registerPodregGrpc() is a binding of its
+ * own, found by the target's authority (`podreg:///echo` the default one,
+ * `podreg://payments/echo` a binding registered with `authority: "payments"`).
  */
 import {
+  connectivityState,
   InterceptingCall as InterceptingCallClass,
   ListenerBuilder,
   Metadata,
@@ -16,8 +23,10 @@ import {
   type Interceptor,
   type InterceptorOptions,
 } from "@grpc/grpc-js";
+import { createRequire } from "node:module";
 import { context, trace, type Span } from "@opentelemetry/api";
-import type { Registry, Subscription } from "../registry/registry.js";
+import { ConfigError } from "../errors.js";
+import type { Discovery, Subscription } from "../registry/registry.js";
 import type { Clock } from "../util/clock.js";
 import { parseClientConfig, serviceConfig, type ClientConfig } from "./config.js";
 import { ServiceBalancer } from "./service-balancer.js";
@@ -26,6 +35,7 @@ import { endCallSpan, podregTracer, recordPick, startCallSpan } from "./tracing.
 type Endpoint = experimental.Endpoint;
 type ChannelControlHelper = experimental.ChannelControlHelper;
 type ConnectivityState = Parameters<ChannelControlHelper["updateState"]>[0];
+const { IDLE, CONNECTING, READY, TRANSIENT_FAILURE } = connectivityState;
 
 export const GRPC_SCHEME = "podreg";
 export const GRPC_POLICY = "podreg";
@@ -35,46 +45,94 @@ const CALL_KEY = "x-podreg-call";
 /** Statuses that count against an instance in outlier detection (server trouble, not application errors). */
 const FAILURES = new Set<number>([Status.UNAVAILABLE, Status.INTERNAL, Status.UNKNOWN, Status.DEADLINE_EXCEEDED, Status.RESOURCE_EXHAUSTED]);
 
+/** The protocols the gRPC client calls: an `http` instance of the same service is never handed to grpc-js. */
+export const GRPC_PROTOCOLS: readonly string[] = ["grpc"];
+
 export interface PodregGrpcOptions {
-  registry: Registry;
+  /** Where services are found: any source (kube-pods, memory, an aggregate). */
+  discovery: Discovery;
   config?: ClientConfig;
+  /** Targets `podreg://<authority>/<service>` use this binding; default "" (`podreg:///<service>`). */
+  authority?: string;
+  /**
+   * The application's `@grpc/grpc-js` module. When given, podreg checks it is
+   * the copy podreg registers into: with two copies installed, channels of the
+   * other copy would never see the podreg scheme.
+   */
+  grpc?: { experimental: unknown };
   clock?: Clock;
   random?: () => number;
 }
 
-// grpc-js registers resolver and policy classes process-wide: they find their registry here.
-let binding: { registry: Registry; config: ClientConfig; clock?: Clock; random?: () => number; balancers: Map<string, ServiceBalancer> } | undefined;
+interface Binding {
+  discovery: Discovery;
+  config: ClientConfig;
+  clock?: Clock;
+  random?: () => number;
+  balancers: Map<string, ServiceBalancer>;
+}
+
+// grpc-js registers resolver and policy classes process-wide: they find their binding here, by authority.
+const bindings = new Map<string, Binding>();
 const spans = new Map<string, Span>();
 let callSeq = 0;
 
-function balancerFor(service: string): ServiceBalancer {
-  if (!binding) throw new Error("podreg gRPC integration is not registered");
+function balancerFor(binding: Binding, service: string): ServiceBalancer {
   let b = binding.balancers.get(service);
   if (!b) {
-    b = new ServiceBalancer({ discovery: binding.registry, service, config: serviceConfig(binding.config, service), clock: binding.clock, random: binding.random });
+    b = new ServiceBalancer({
+      discovery: binding.discovery,
+      service,
+      protocols: GRPC_PROTOCOLS,
+      config: serviceConfig(binding.config, service),
+      clock: binding.clock,
+      random: binding.random,
+    });
     binding.balancers.set(service, b);
   }
   return b;
 }
 
+const noBinding = (authority: string) =>
+  `podreg: no gRPC binding for ${authority === "" ? "podreg:///" : `podreg://${authority}/`} (call registerPodregGrpc({ discovery${authority === "" ? "" : `, authority: ${JSON.stringify(authority)}`} }) first)`;
+
 const endpointKey = (host: string, port: number) => experimental.subchannelAddressToString({ host, port });
 
+/**
+ * grpc-js's resolver contract (resolver-dns.ts): the listener is never called
+ * synchronously from the constructor or updateResolution(), and never after
+ * destroy(). Reports start once the discovery has synced (the channel stays
+ * CONNECTING until then).
+ */
 class PodregResolver implements experimental.Resolver {
   private readonly service: string;
-  private readonly sub: Subscription;
+  private readonly authority: string;
+  private readonly binding: Binding | undefined;
+  private sub: Subscription | undefined;
   private synced = false;
+  private destroyed = false;
+  private pending = false;
 
   constructor(
-    target: { path: string },
+    target: { authority?: string; path: string },
     private readonly listener: experimental.ResolverListener,
   ) {
     this.service = target.path.replace(/^\/+/, "");
-    const registry = binding!.registry;
-    this.sub = registry.subscribe(this.service, () => this.report());
-    void registry.whenSynced().then(() => {
-      this.synced = true;
-      this.report();
-    });
+    this.authority = target.authority ?? "";
+    this.binding = bindings.get(this.authority);
+    if (!this.binding) {
+      this.schedule();
+      return;
+    }
+    const discovery = this.binding.discovery;
+    this.sub = discovery.subscribe(this.service, () => this.schedule());
+    discovery.whenSynced().then(
+      () => {
+        this.synced = true;
+        this.schedule();
+      },
+      () => {}, // closed before it synced: nothing to report
+    );
   }
 
   static getDefaultAuthority(target: { path: string }): string {
@@ -82,33 +140,52 @@ class PodregResolver implements experimental.Resolver {
   }
 
   updateResolution(): void {
-    this.report();
+    this.schedule();
   }
 
   destroy(): void {
-    this.sub.close();
+    this.destroyed = true;
+    this.sub?.close();
+  }
+
+  /** One report per tick, never inside the caller's stack. */
+  private schedule(): void {
+    if (this.pending || this.destroyed) return;
+    this.pending = true;
+    setImmediate(() => {
+      this.pending = false;
+      if (!this.destroyed) this.report();
+    });
   }
 
   private report(): void {
+    if (!this.binding) {
+      const status = { code: Status.UNAVAILABLE, details: noBinding(this.authority), metadata: new Metadata() };
+      this.listener(experimental.statusOrFromError(status), {}, null, "podreg: no binding");
+      return;
+    }
     if (!this.synced) return;
-    const instances = binding!.registry.instances(this.service).filter((i) => i.ready);
+    const instances = this.binding.discovery.instances(this.service).filter((i) => i.ready && GRPC_PROTOCOLS.includes(i.protocol.toLowerCase()));
     const endpoints: Endpoint[] = instances.map((i) => ({ addresses: [{ host: i.host, port: i.port }] }));
-    const serviceConfig = { loadBalancingConfig: [{ [GRPC_POLICY]: { service: this.service } }], methodConfig: [] };
+    const serviceConfig = { loadBalancingConfig: [{ [GRPC_POLICY]: { service: this.service, authority: this.authority } }], methodConfig: [] };
     this.listener(experimental.statusOrFromValue(endpoints), {}, experimental.statusOrFromValue(serviceConfig), `podreg: ${instances.length} instance(s) of ${this.service}`);
   }
 }
 
 class PodregLbConfig implements experimental.TypedLoadBalancingConfig {
-  constructor(readonly service: string) {}
+  constructor(
+    readonly service: string,
+    readonly authority: string,
+  ) {}
   getLoadBalancerName(): string {
     return GRPC_POLICY;
   }
   toJsonObject(): object {
-    return { [GRPC_POLICY]: { service: this.service } };
+    return { [GRPC_POLICY]: { service: this.service, authority: this.authority } };
   }
-  static createFromJson(obj: { service?: unknown }): PodregLbConfig {
+  static createFromJson(obj: { service?: unknown; authority?: unknown }): PodregLbConfig {
     if (typeof obj.service !== "string" || !obj.service) throw new Error("podreg load-balancing config needs a service");
-    return new PodregLbConfig(obj.service);
+    return new PodregLbConfig(obj.service, typeof obj.authority === "string" ? obj.authority : "");
   }
 }
 
@@ -131,7 +208,13 @@ class PodregLoadBalancer implements experimental.LoadBalancer {
   updateAddressList(endpoints: experimental.StatusOr<Endpoint[]>, lbConfig: experimental.TypedLoadBalancingConfig, options: Record<string, unknown>, note: string): boolean {
     if (!(lbConfig instanceof PodregLbConfig)) return false;
     if (!this.balancer) {
-      this.balancer = balancerFor(lbConfig.service);
+      const binding = bindings.get(lbConfig.authority);
+      if (!binding) {
+        const details = noBinding(lbConfig.authority);
+        this.helper.updateState(TRANSIENT_FAILURE, new experimental.UnavailablePicker({ details }), details);
+        return true;
+      }
+      this.balancer = balancerFor(binding, lbConfig.service);
       this.unwatch = this.balancer.onChange(() => this.recompute());
     }
     if (!endpoints.ok) {
@@ -175,6 +258,13 @@ class PodregLoadBalancer implements experimental.LoadBalancer {
 
   private recompute(): void {
     if (this.paused || !this.balancer) return;
+    if (this.children.size === 0) {
+      // Synced and nothing of this protocol: fail calls now (UNAVAILABLE), unless they wait for ready.
+      const err = this.balancer.noInstance("none registered");
+      const details = `${err.code}: ${err.message}`;
+      this.helper.updateState(TRANSIENT_FAILURE, new experimental.UnavailablePicker({ details }), details);
+      return;
+    }
     const states = new Set<ConnectivityState>();
     const ready = new Map<string, experimental.Picker>();
     for (const c of this.children.values()) {
@@ -193,12 +283,6 @@ class PodregLoadBalancer implements experimental.LoadBalancer {
     for (const c of this.children.values()) if (c.leaf.getConnectivityState() === IDLE) c.leaf.exitIdle();
   }
 }
-
-// ConnectivityState values (grpc-js enum): IDLE 0, CONNECTING 1, READY 2, TRANSIENT_FAILURE 3.
-const IDLE = 0 as ConnectivityState;
-const CONNECTING = 1 as ConnectivityState;
-const READY = 2 as ConnectivityState;
-const TRANSIENT_FAILURE = 3 as ConnectivityState;
 
 /**
  * Chooses among the instances whose subchannel is READY (the balancer was
@@ -247,23 +331,46 @@ class PodregPicker implements experimental.Picker {
 }
 
 /**
- * Registers the `podreg` scheme and policy for this process (grpc-js keeps them
- * globally), bound to `registry`. Calling it again rebinds. Throws
- * ConfigError for an invalid `config`, as parseClientConfig.
+ * Registers the `podreg` scheme and policy with grpc-js (process-wide, as
+ * grpc-js keeps them) and binds `podreg://<authority>/...` targets to
+ * `discovery`. Bindings of other authorities are independent: closing one
+ * leaves the others' channels working. Throws ConfigError for an invalid
+ * `config`, an authority already bound, or a `grpc` module that is another
+ * copy of @grpc/grpc-js than podreg's.
  */
-export function registerPodregGrpc(opts: PodregGrpcOptions): { close(): void } {
+export function registerPodregGrpc(opts: PodregGrpcOptions): { readonly authority: string; target(service: string): string; close(): void } {
   const config = parseClientConfig(opts.config ?? {}, "registerPodregGrpc options");
-  for (const b of binding?.balancers.values() ?? []) b.close();
-  binding = { registry: opts.registry, config, clock: opts.clock, random: opts.random, balancers: new Map() };
+  if (opts.grpc !== undefined && opts.grpc.experimental !== experimental) {
+    throw new ConfigError(
+      `registerPodregGrpc: the @grpc/grpc-js given is another copy than podreg's (${grpcJsPath()}); two copies are installed, and channels of yours would never see the podreg scheme: install one (podreg declares @grpc/grpc-js as a peer dependency, ~1.14.5)`,
+    );
+  }
+  const authority = opts.authority ?? "";
+  if (bindings.has(authority)) {
+    throw new ConfigError(`registerPodregGrpc: ${authority === "" ? "the default binding (podreg:///)" : `authority ${JSON.stringify(authority)}`} is already bound; close it first or pass another authority`);
+  }
+  const mine: Binding = { discovery: opts.discovery, config, clock: opts.clock, random: opts.random, balancers: new Map() };
+  bindings.set(authority, mine);
   experimental.registerResolver(GRPC_SCHEME, PodregResolver as unknown as Parameters<typeof experimental.registerResolver>[1]);
   experimental.registerLoadBalancerType(GRPC_POLICY, PodregLoadBalancer, PodregLbConfig);
-  const mine = binding;
   return {
+    authority,
+    target: (service) => `${GRPC_SCHEME}://${authority}/${service}`,
     close() {
+      if (bindings.get(authority) === mine) bindings.delete(authority);
       for (const b of mine.balancers.values()) b.close();
       mine.balancers.clear();
     },
   };
+}
+
+/** Where podreg's @grpc/grpc-js lives, to name it in an error. */
+function grpcJsPath(): string {
+  try {
+    return createRequire(import.meta.url).resolve("@grpc/grpc-js");
+  } catch {
+    return "@grpc/grpc-js";
+  }
 }
 
 /**

@@ -6,9 +6,11 @@
  * only for idempotent methods with a replayable body. After undici's
  * RetryHandler: a controller proxy keeps the caller's handle valid across attempts.
  */
-import { DecoratorHandler, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
 import type { Span } from "@opentelemetry/api";
 import { NoInstanceError } from "../errors.js";
+import { authority } from "../model/host.js";
+import { withHost } from "./headers.js";
 import type { RetryOn } from "./config.js";
 import type { CallRequest, Selection, ServiceBalancer } from "./service-balancer.js";
 import { endCallSpan, recordPick } from "./tracing.js";
@@ -60,6 +62,7 @@ export interface BalancedCallOptions {
 }
 
 export class BalancedCall implements Dispatcher.DispatchHandler {
+  /** The caller's handler, of the current API: undici's compose() wrapped it (see PodregDispatcher). */
   private readonly downstream: Dispatcher.DispatchHandler;
   private readonly proxy = new ControllerProxy();
   private readonly tried = new Set<string>();
@@ -76,7 +79,7 @@ export class BalancedCall implements Dispatcher.DispatchHandler {
   private readonly idempotent: boolean;
 
   constructor(private readonly o: BalancedCallOptions) {
-    this.downstream = new DecoratorHandler(o.handler) as unknown as Dispatcher.DispatchHandler;
+    this.downstream = o.handler;
     const body = o.opts.body;
     this.replayable = body === undefined || body === null || typeof body === "string" || body instanceof Uint8Array;
     if (!this.replayable && isAsyncIterable(body)) this.streamed = new UnstartedBody(body);
@@ -96,7 +99,7 @@ export class BalancedCall implements Dispatcher.DispatchHandler {
     this.o.balancer.begin(sel.instance.id);
     recordPick(this.o.span, sel.instance, { service: this.o.balancer.service, policy: sel.policy, route: sel.route, attempt: this.attempt });
     const { host, port } = sel.instance;
-    const origin = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+    const origin = `${sel.instance.protocol.toLowerCase() === "https" ? "https" : "http"}://${authority(host, port)}`;
     const timeout = this.o.balancer.config.timeoutMs;
     const opts: Dispatcher.DispatchOptions = {
       ...this.o.opts,
@@ -208,17 +211,3 @@ class UnstartedBody implements AsyncIterable<Uint8Array | string> {
   }
 }
 
-function withHost(headers: Dispatcher.DispatchOptions["headers"], host: string): Dispatcher.DispatchOptions["headers"] {
-  if (headers === undefined || headers === null) return { host };
-  if (Array.isArray(headers)) {
-    for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === "host") return headers;
-    return [...headers, "host", host] as typeof headers;
-  }
-  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === "function" && !(typeof headers === "object" && "host" in headers)) {
-    const out: Record<string, string | string[]> = {};
-    for (const [k, v] of headers as Iterable<[string, string | string[]]>) out[k] = v;
-    return Object.keys(out).some((k) => k.toLowerCase() === "host") ? out : { ...out, host };
-  }
-  const rec = headers as Record<string, unknown>;
-  return Object.keys(rec).some((k) => k.toLowerCase() === "host") ? headers : ({ ...rec, host } as typeof headers);
-}

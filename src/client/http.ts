@@ -6,15 +6,22 @@
  */
 import { Agent, Dispatcher, fetch as undiciFetch } from "undici";
 import type { Tracer } from "@opentelemetry/api";
-import type { Registry } from "../registry/registry.js";
+import { ClosedError, DestroyedError, NoInstanceError, PodregError } from "../errors.js";
+import type { Discovery } from "../registry/registry.js";
 import type { Clock } from "../util/clock.js";
 import { parseClientConfig, serviceConfig, type ClientConfig } from "./config.js";
-import { BalancedCall, NoInstanceError } from "./http-handler.js";
+import { headerRecord } from "./headers.js";
+import { BalancedCall } from "./http-handler.js";
 import { ServiceBalancer } from "./service-balancer.js";
+import { scopedSignal } from "../util/signal.js";
 import { podregTracer, startCallSpan } from "./tracing.js";
 
+/** The protocols this client calls: an instance registered as `grpc` (or `dubbo`) of the same service is never sent HTTP. */
+export const HTTP_PROTOCOLS: readonly string[] = ["http", "https"];
+
 export interface PodregHttpOptions {
-  registry: Registry;
+  /** Where services are found: any source (kube-pods, memory, an aggregate). */
+  discovery: Discovery;
   config?: ClientConfig;
   /** The dispatcher doing the I/O. Default: a new undici Agent (closed with this one). */
   dispatcher?: Dispatcher;
@@ -31,10 +38,21 @@ export interface PodregHttpOptions {
 
 export class PodregDispatcher extends Dispatcher {
   private readonly inner: Dispatcher;
+  /**
+   * The inner dispatcher composed with podreg's interceptor. undici's compose()
+   * hands interceptors a handler of the current API (onRequestStart...), whichever
+   * API the caller's handler speaks: the documented replacement of DecoratorHandler.
+   */
+  private readonly composed: Dispatcher.ComposedDispatcher;
   private readonly ownInner: boolean;
   private readonly balancers = new Map<string, ServiceBalancer>();
   private readonly tracer: Tracer;
   private readonly config: ClientConfig;
+  /** undici's lifecycle (dispatcher-base.js): after close() or destroy(), dispatch fails and creates nothing. */
+  private state: "open" | "closed" | "destroyed" = "open";
+  private closing: Promise<void> | undefined;
+  private destroying: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
 
   /** Throws ConfigError for an invalid `config`, as parseClientConfig. */
   constructor(private readonly o: PodregHttpOptions) {
@@ -43,6 +61,7 @@ export class PodregDispatcher extends Dispatcher {
     this.ownInner = !o.dispatcher;
     this.inner = o.dispatcher ?? new Agent();
     this.tracer = o.tracer ?? podregTracer();
+    this.composed = this.inner.compose((dispatch) => (opts, handler) => this.route(dispatch, opts, handler));
   }
 
   isService(host: string): boolean {
@@ -55,37 +74,70 @@ export class PodregDispatcher extends Dispatcher {
   balancer(service: string): ServiceBalancer {
     let b = this.balancers.get(service);
     if (!b) {
-      b = new ServiceBalancer({ discovery: this.o.registry, service, config: serviceConfig(this.config, service), clock: this.o.clock, random: this.o.random });
+      b = new ServiceBalancer({
+        discovery: this.o.discovery,
+        service,
+        protocols: HTTP_PROTOCOLS,
+        config: serviceConfig(this.config, service),
+        clock: this.o.clock,
+        random: this.o.random,
+      });
       this.balancers.set(service, b);
     }
     return b;
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    return this.composed.dispatch(opts, handler);
+  }
+
+  private route(dispatch: Dispatcher.Dispatch, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (this.state !== "open") {
+      // As undici's DispatcherBase: the error goes to the handler, synchronously, and nothing is created.
+      const err = this.state === "destroyed" ? new DestroyedError("the podreg dispatcher is destroyed") : new ClosedError("the podreg dispatcher is closed");
+      handler.onResponseError?.(refusedController(err), err);
+      return false;
+    }
     const origin = opts.origin === undefined ? undefined : new URL(String(opts.origin));
-    if (!origin || origin.protocol !== "http:" || !this.isService(origin.hostname)) return this.inner.dispatch(opts, handler);
-    void this.balanced(origin.hostname, opts, handler);
+    if (!origin || origin.protocol !== "http:" || !this.isService(origin.hostname)) return dispatch(opts, handler);
+    const call = this.balanced(origin.hostname, dispatch, opts, handler);
+    this.inFlight.add(call);
+    void call.finally(() => this.inFlight.delete(call));
     return true;
   }
 
-  override async close(): Promise<void> {
-    for (const b of this.balancers.values()) b.close();
-    this.balancers.clear();
-    if (this.ownInner) await this.inner.close();
+  /** Takes no new calls, waits for those in flight, then releases everything. Idempotent: every call gets the same promise. */
+  override close(): Promise<void> {
+    if (this.state === "open") this.state = "closed";
+    this.closing ??= (async () => {
+      await Promise.allSettled([...this.inFlight]);
+      this.release();
+      if (this.ownInner) await this.inner.close();
+    })();
+    return this.closing;
   }
 
-  override async destroy(): Promise<void> {
-    for (const b of this.balancers.values()) b.close();
-    this.balancers.clear();
-    if (this.ownInner) await this.inner.destroy();
+  /** Takes no new calls and aborts those in flight. Idempotent. */
+  override destroy(): Promise<void> {
+    this.state = "destroyed";
+    this.destroying ??= (async () => {
+      this.release();
+      if (this.ownInner) await this.inner.destroy();
+    })();
+    return this.destroying;
   }
 
-  private async balanced(service: string, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): Promise<void> {
+  private release(): void {
+    for (const b of this.balancers.values()) b.close();
+    this.balancers.clear();
+  }
+
+  private async balanced(service: string, dispatch: Dispatcher.Dispatch, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): Promise<void> {
     const balancer = this.balancer(service);
     const headers = headerRecord(opts.headers);
     const call = new BalancedCall({
       balancer,
-      dispatch: (o, h) => this.inner.dispatch(o, h),
+      dispatch,
       opts,
       handler,
       request: {
@@ -96,33 +148,46 @@ export class PodregDispatcher extends Dispatcher {
       span: startCallSpan(this.tracer, `podreg ${opts.method ?? "GET"} ${service}`, service),
       preserveHost: this.o.preserveHost ?? true,
     });
-    try {
+    if (balancer.usable().length === 0) {
       // Before the first sync there is nothing to choose from: wait, bounded by the call's timeout.
-      if (balancer.usable().length === 0) await balancer.whenReady(AbortSignal.timeout(balancer.config.timeoutMs));
-    } catch {
-      call.reject(new NoInstanceError(service, `none appeared within ${balancer.config.timeoutMs}ms`));
-      return;
+      // After it, a service with no instance of an HTTP protocol fails at once.
+      const bounded = scopedSignal([], balancer.config.timeoutMs);
+      try {
+        await balancer.whenReady(bounded.signal);
+      } catch (err) {
+        call.reject(err instanceof NoInstanceError ? err : balancer.noInstance(`the discovery did not sync within ${balancer.config.timeoutMs}ms`));
+        return;
+      } finally {
+        bounded.dispose();
+      }
     }
     call.start();
   }
 }
 
-function headerRecord(headers: Dispatcher.DispatchOptions["headers"]): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!headers) return out;
-  const put = (k: unknown, v: unknown) => {
-    if (v === undefined || v === null) return;
-    out[String(k).toLowerCase()] = Array.isArray(v) ? v.join(", ") : String(v);
-  };
-  if (Array.isArray(headers)) for (let i = 0; i + 1 < headers.length; i += 2) put(headers[i], headers[i + 1]);
-  else if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === "function") for (const [k, v] of headers as Iterable<[string, unknown]>) put(k, v);
-  else for (const [k, v] of Object.entries(headers)) put(k, v);
-  return out;
-}
-
 export type PodregFetch = (input: string | URL, init?: Parameters<typeof undiciFetch>[1]) => ReturnType<typeof undiciFetch>;
 
-/** `fetch` whose service hosts resolve through the registry. */
+/**
+ * `fetch` whose service hosts resolve through the registry. Where fetch would
+ * reject with `TypeError: fetch failed` and hide podreg's error in `cause`,
+ * this one rejects with the podreg error itself (`err.code`,
+ * `PODREG_NO_INSTANCE`...): that is where users look. Network errors of the
+ * call itself stay fetch's TypeErrors.
+ */
 export function createFetch(dispatcher: PodregDispatcher): PodregFetch {
-  return (input, init) => undiciFetch(input, { ...init, dispatcher });
+  return async (input, init) => {
+    try {
+      return await undiciFetch(input, { ...init, dispatcher });
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause;
+      // The podreg error as it is: making fetch's TypeError its cause would close a cycle (that TypeError's cause is it).
+      if (err instanceof TypeError && cause instanceof PodregError) throw cause;
+      throw err;
+    }
+  };
+}
+
+/** The controller of a request that never started: already aborted, nothing to pause. */
+function refusedController(reason: Error): Dispatcher.DispatchController {
+  return { aborted: true, paused: false, reason, abort: () => {}, pause: () => {}, resume: () => {} };
 }

@@ -8,12 +8,12 @@
  */
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from "node:https";
-import type { KubeConfig } from "@kubernetes/client-node";
 import { AbortedError } from "../errors.js";
 import { redactCredentials } from "../util/text.js";
 import { KubeUnreachableError, type KubeApiError } from "./errors.js";
 import { WatchBadLineError, WatchInactiveError, kubeApiError } from "../errors.js";
 import { scopedSignal } from "../util/signal.js";
+import type { KubeConfigLike } from "./options.js";
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
@@ -51,7 +51,7 @@ export interface KubeClientOptions {
 }
 
 export class KubeClient {
-  readonly kubeConfig: KubeConfig;
+  private readonly kubeConfig: KubeConfigLike;
   readonly server: string;
   /** The server URL without credentials, for messages. */
   private readonly shownServer: string;
@@ -59,7 +59,8 @@ export class KubeClient {
   private readonly userAgent: string;
   private readonly timeoutMs: number;
 
-  constructor(kubeConfig: KubeConfig, options: KubeClientOptions = {}) {
+  /** `kubeConfig`: client-node's KubeConfig (loadKubeConfig() gives one), typed structurally to keep client-node out of podreg's public types. */
+  constructor(kubeConfig: KubeConfigLike, options: KubeClientOptions = {}) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new KubeUnreachableError("the Kubernetes configuration names no current cluster");
     this.kubeConfig = kubeConfig;

@@ -10,15 +10,10 @@ import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubeConfigError } from "../errors.js";
 
-export { KubeConfigError };
+import type { KubeConfigOptions } from "./options.js";
 
-export interface KubeConfigOptions {
-  /** Path of a kubeconfig file. */
-  kubeconfig?: string;
-  /** Context to use instead of the current one. */
-  context?: string;
-  env?: NodeJS.ProcessEnv;
-}
+export { KubeConfigError };
+export type { KubeConfigOptions };
 
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 

@@ -25,9 +25,9 @@ export class Latch {
     return true;
   }
 
-  /** Rejects every waiter, now and later, with `err` (unless already set): a closed owner must not leave waits pending. */
+  /** Rejects every waiter, now and later, with `err`, also once set: a closed owner answers no more waits. */
   fail(err: Error): void {
-    if (this.done || this.failure) return;
+    if (this.failure) return;
     this.failure = err;
     for (const f of this.failers) f(err);
     this.failers.clear();
@@ -36,8 +36,8 @@ export class Latch {
 
   /** Resolves once set; rejects with AbortedError(`abortMessage`) if `signal` aborts first. */
   wait(signal?: AbortSignal, abortMessage?: string): Promise<void> {
-    if (this.done) return Promise.resolve();
     if (this.failure) return Promise.reject(this.failure);
+    if (this.done) return Promise.resolve();
     if (signal?.aborted) return Promise.reject(new AbortedError(abortMessage));
     return new Promise((resolve, reject) => {
       const done = () => {

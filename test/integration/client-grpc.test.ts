@@ -92,7 +92,7 @@ describe("gRPC through the registry (real @grpc/grpc-js servers, podreg:/// reso
   it("resolves podreg:///echo and balances round robin across the instances, tracing each call", async () => {
     const reg = new MemoryRegistry();
     reg.set("g", [inst("echo", get("a")), inst("echo", get("b")), inst("echo", get("c"))]);
-    const binding = registerPodregGrpc({ registry: reg });
+    const binding = registerPodregGrpc({ discovery: reg });
     try {
       const c = client("echo");
       // Subchannels connect one by one; once all three are READY, rotation is exact.
@@ -125,7 +125,7 @@ describe("gRPC through the registry (real @grpc/grpc-js servers, podreg:/// reso
   it("ejects an instance answering UNAVAILABLE, keeps serving, and takes it back after the ejection time", async () => {
     const reg = new MemoryRegistry();
     reg.set("g", [inst("echo", get("a")), inst("echo", get("b")), inst("echo", get("c"))]);
-    const binding = registerPodregGrpc({ registry: reg, config: { defaults: { outlier: { consecutiveFailures: 3, baseEjectionMs: 600 } } } });
+    const binding = registerPodregGrpc({ discovery: reg, config: { defaults: { outlier: { consecutiveFailures: 3, baseEjectionMs: 600 } } } });
     try {
       const c = client("echo");
       await until("all three subchannels ready", async () => {
@@ -152,7 +152,7 @@ describe("gRPC through the registry (real @grpc/grpc-js servers, podreg:/// reso
   it("follows the registry: a removed instance gets no more calls, an added one gets its share", async () => {
     const reg = new MemoryRegistry();
     reg.set("g", [inst("echo", get("a")), inst("echo", get("b"))]);
-    const binding = registerPodregGrpc({ registry: reg });
+    const binding = registerPodregGrpc({ discovery: reg });
     try {
       const c = client("echo");
       await until("a first call", async () => assert.equal((await call(c)).code, 0));
@@ -170,7 +170,7 @@ describe("gRPC through the registry (real @grpc/grpc-js servers, podreg:/// reso
   it("routes by the x-podreg-tag metadata key and splits weighted traffic by the configured policy", async () => {
     const reg = new MemoryRegistry();
     reg.set("g", [inst("echo", get("a"), {}, 300), inst("echo", get("b"), {}, 100), inst("echo", get("v2"), { tag: "v2" }, 100)]);
-    const binding = registerPodregGrpc({ registry: reg, config: { services: { echo: { balancer: { policy: "weighted_round_robin" }, routing: { tag: {} } } } } });
+    const binding = registerPodregGrpc({ discovery: reg, config: { services: { echo: { balancer: { policy: "weighted_round_robin" }, routing: { tag: {} } } } } });
     try {
       const c = client("echo");
       const tagged = new grpc.Metadata();
@@ -198,7 +198,7 @@ describe("gRPC through the registry (real @grpc/grpc-js servers, podreg:/// reso
     dead.server.forceShutdown();
     const reg = new MemoryRegistry();
     reg.set("g", [inst("echo", get("a")), inst("echo", dead)]);
-    const binding = registerPodregGrpc({ registry: reg });
+    const binding = registerPodregGrpc({ discovery: reg });
     try {
       const c = client("echo");
       for (let i = 0; i < 10; i++) assert.deepEqual(await call(c), { server: "a", code: 0 });

@@ -84,7 +84,7 @@ describe("HTTP client through the registry (real loopback servers)", () => {
   });
   const get = (name: string) => backends.find((b) => b.name === name)!;
   const client = (registry: MemoryRegistry, config: ConstructorParameters<typeof PodregDispatcher>[0]["config"] = {}) => {
-    const d = new PodregDispatcher({ registry, config });
+    const d = new PodregDispatcher({ discovery: registry, config });
     dispatchers.push(d);
     return { d, fetch: createFetch(d) };
   };
@@ -184,7 +184,7 @@ describe("HTTP client through the registry (real loopback servers)", () => {
     const t0 = Date.now();
     await assert.rejects(fetch("http://slow/"), (err: Error) => /timeout/i.test(String((err.cause as Error | undefined)?.message ?? err.message)));
     assert.ok(Date.now() - t0 < 3000, "gave up at the timeout");
-    await assert.rejects(fetch("http://nothing/"), (err: Error) => (err.cause as { code?: string } | undefined)?.code === "PODREG_NO_INSTANCE");
+    await assert.rejects(fetch("http://nothing/"), { code: "PODREG_NO_INSTANCE" });
   });
 
   it("active health check: an instance whose /healthz fails gets no calls, and gets them again once it passes", async () => {
@@ -224,7 +224,7 @@ describe("HTTP client through the registry (real loopback servers)", () => {
   it("rejects an invalid configuration given in code when the dispatcher is made, naming the field", () => {
     const reg = new MemoryRegistry();
     assert.throws(
-      () => new PodregDispatcher({ registry: reg, config: { services: { echo: { balancer: { policy: "fastest" as "random" } } } } }),
+      () => new PodregDispatcher({ discovery: reg, config: { services: { echo: { balancer: { policy: "fastest" as "random" } } } } }),
       (err: Error & { code?: string }) => err.code === "PODREG_CONFIG" && /services\.echo\.balancer\.policy/.test(err.message),
     );
   });

@@ -9,6 +9,10 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { registerPodregGrpc } from "../../src/client/grpc.js";
 import { createFetch, PodregDispatcher } from "../../src/client/http.js";
 import { KubeClient } from "../../src/kube/client.js";
 import { loadKubeConfig } from "../../src/kube/config.js";
@@ -62,7 +66,7 @@ describe("HTTP client over the kube-pods registry (real API server, real HTTP se
     closers.push(() => consumer.close());
     await consumer.whenSynced();
     const dispatcher = new PodregDispatcher({
-      registry: consumer,
+      discovery: consumer,
       config: { services: { web: { routing: { rules: [{ name: "canary", split: [{ subset: "version=v1", weight: 80 }, { subset: "version=v2", weight: 20 }] }] } } } },
     });
     closers.push(() => dispatcher.close());
@@ -91,5 +95,41 @@ describe("HTTP client over the kube-pods registry (real API server, real HTTP se
     await eventually("web-1 gone", () => consumer.instances("web").length === 1);
     hits.clear();
     for (let i = 0; i < 50; i++) assert.equal(await (await fetch("http://web/")).text(), "127.0.0.4", "only v2 is left to serve");
+  });
+
+  it("a pod whose IP is ::1 registers HTTP and gRPC; a consumer reaches both through the balancer", async () => {
+    // Both servers on the IPv6 loopback, as an IPv6-only pod would listen.
+    const http6 = createServer((req, res) => res.end(`v6 ${req.headers.host}`));
+    await new Promise<void>((r) => http6.listen(0, "::1", r));
+    servers.push(http6);
+    const Echo = (grpc.loadPackageDefinition(loadSync(fileURLToPath(new URL("../fixtures/echo.proto", import.meta.url)))) as unknown as { podreg: { test: { Echo: grpc.ServiceClientConstructor } } }).podreg.test.Echo;
+    const grpc6 = new grpc.Server();
+    grpc6.addService(Echo.service, { Echo: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { server: "six" }) });
+    const grpcPort = await new Promise<number>((resolve, reject) => grpc6.bindAsync("[::1]:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    closers.push(async () => void grpc6.forceShutdown());
+
+    await createReadyPod(kc, { namespace: ns, name: "six", podIP: "::1" });
+    const provider = new KubePodsRegistry({ client, namespaces: [ns], pod: { namespace: ns, name: "six" }, handleSignals: false });
+    closers.push(() => provider.close());
+    // No host given: the pod's own IP, ::1, stored without brackets.
+    await provider.register({ service: "six", port: (http6.address() as AddressInfo).port });
+    await provider.register({ service: "six", port: grpcPort, protocol: "grpc" });
+
+    const consumer = new KubePodsRegistry({ client, namespaces: [ns], handleSignals: false });
+    closers.push(() => consumer.close());
+    await consumer.whenSynced(); // reads start nothing: discovery starts here
+    await eventually("both instances", () => consumer.instances("six").length === 2);
+    assert.deepEqual(consumer.instances("six").map((i) => i.host), ["::1", "::1"]);
+
+    const dispatcher = new PodregDispatcher({ discovery: consumer });
+    closers.push(() => dispatcher.close());
+    assert.equal(await (await createFetch(dispatcher)("http://six/")).text(), "v6 six");
+
+    const binding = registerPodregGrpc({ discovery: consumer, authority: "kube-six" });
+    closers.push(async () => binding.close());
+    const c = new Echo(binding.target("six"), grpc.credentials.createInsecure()) as unknown as grpc.Client & { Echo(req: { message: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { server: string }) => void): void };
+    closers.push(async () => c.close());
+    const res = await new Promise<{ server: string }>((resolve, reject) => c.Echo({ message: "hi" }, { deadline: Date.now() + 10_000 }, (err, r) => (err ? reject(err) : resolve(r!))));
+    assert.equal(res.server, "six");
   });
 });

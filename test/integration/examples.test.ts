@@ -52,7 +52,7 @@ describe("examples/", () => {
 
   it("every example type-checks (strict, as a consumer of the built package)", async () => {
     const files = readdirSync(`${root}examples`).filter((f) => f.endsWith(".ts"));
-    assert.ok(files.length >= 3, files.join());
+    assert.ok(files.length >= 5, files.join());
     const tsc = `${root}node_modules/typescript/bin/tsc`;
     await promisify(execFile)(process.execPath, [tsc, "-p", `${root}examples/tsconfig.json`]).catch((err: { stdout?: string }) => {
       assert.fail(`examples do not type-check:\n${err.stdout ?? String(err)}`);
@@ -73,6 +73,19 @@ describe("examples/", () => {
     assert.equal(signal, "SIGTERM", `ended by the re-raised SIGTERM after deregistering: ${provider.stderr()}`);
     const pod = await core.readNamespacedPod({ name: "echo-1", namespace: ns });
     assert.equal(pod.metadata?.labels?.["podreg.io/label"], undefined, "deregistered before exiting");
+  });
+
+  it("http-client.ts balances across two servers and fails fast for an unknown service", async () => {
+    const p = run("http-client.ts", { KUBECONFIG: "/nonexistent" });
+    assert.equal(await exitOf(p), 0, p.stderr());
+    assert.match(p.stdout(), /^answers: (a b a b|b a b a)$/m);
+    assert.match(p.stdout(), /^nosuch: PODREG_NO_INSTANCE$/m);
+  });
+
+  it("grpc-client.ts calls through podreg:///echo and both instances serve", async () => {
+    const p = run("grpc-client.ts", { KUBECONFIG: "/nonexistent" });
+    assert.equal(await exitOf(p), 0, p.stderr());
+    assert.match(p.stdout(), /^served by: a b$/m);
   });
 
   it("discovery.ts runs against the contracts, with no cluster", async () => {

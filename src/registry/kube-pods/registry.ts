@@ -6,7 +6,8 @@
  */
 import { createHash } from "node:crypto";
 import { KubeClient } from "../../kube/client.js";
-import { loadKubeConfig, type KubeConfigOptions } from "../../kube/config.js";
+import { loadKubeConfig } from "../../kube/config.js";
+import type { KubeConfigOptions } from "../../kube/options.js";
 import { Informer } from "../../kube/informer.js";
 import { podKey, slimPodTransform, type SlimPod } from "../../kube/pods.js";
 import type { ReflectorStats } from "../../kube/reflector.js";
@@ -253,7 +254,8 @@ export class KubePodsRegistry implements Registry {
   }
 
   private writer(): PodAnnotationWriter {
-    const pod = this.o.pod ?? podIdentity({ env: this.o.env });
+    // Outside a pod (a laptop, a test), the kubeconfig context's namespace stands in for POD_NAMESPACE.
+    const pod = this.o.pod ?? podIdentity({ env: this.o.env, fallbackNamespace: this.client.contextNamespace });
     const key = `${pod.namespace}/${pod.name}/${this.codec.annotationKey}`;
     const mine = this.usedWriters.get(key);
     if (mine) return mine;

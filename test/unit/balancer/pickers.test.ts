@@ -188,15 +188,11 @@ describe("consistent hashing: ring_hash, maglev, source_affinity", () => {
   };
 
   for (const n of [10, 20]) {
-    it(`ring_hash: removing 1 of ${n} moves its keys plus about the share of points the survivors gain (ceil(1024 / N) each)`, () => {
-      const perInstance = (m: number) => Math.ceil(1024 / m);
-      const ringSize = (createPicker("ring_hash", pods(n - 1)) as RingHashPicker).ringSize;
-      assert.equal(ringSize, perInstance(n - 1) * (n - 1));
-      const gained = ((perInstance(n - 1) - perInstance(n)) * (n - 1)) / ringSize; // 9.6% at N = 10, 3.7% at N = 20
+    it(`ring_hash: removing 1 of ${n} moves exactly its own keys (points per instance do not depend on N)`, () => {
+      assert.equal((createPicker("ring_hash", pods(n - 1)) as RingHashPicker).ringSize, 160 * (n - 1));
       const r = removal("ring_hash", HASHED[0].req, n);
       assert.ok(r.ownShare > 0.5 / n && r.ownShare < 1.5 / n, `own share ${r.ownShare}`);
-      assert.ok(r.survivorsMoved <= gained + 0.015, `survivors' keys moved: ${r.survivorsMoved}, points gained ${gained}`);
-      assert.ok(r.moved < 1.5 / n + gained, `moved ${r.moved}`);
+      assert.equal(r.survivorsMoved, 0, `survivors' keys moved: ${r.survivorsMoved}`);
     });
 
     it(`maglev: removing 1 of ${n} moves about 1/N of the keys, of which almost all were its own`, () => {
@@ -213,15 +209,39 @@ describe("consistent hashing: ring_hash, maglev, source_affinity", () => {
     });
   }
 
-  it("ring_hash: when the per-instance point count does not change (minRingSize 361: 19 points at N = 20 and 19), only the removed instance's keys move", () => {
-    const r = removal("ring_hash", HASHED[0].req, 20, { ringHash: { minRingSize: 361 } });
-    assert.equal(r.survivorsMoved, 0);
-    assert.ok(r.ownShare > 0);
+  it("ring_hash, property: for any N in 3..50 and any removed instance, under 1% of the survivors' keys move and all of its own do", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 3, max: 50 }), fc.nat(), fc.integer({ min: 16, max: 400 }), (n, which, points) => {
+        const all = pods(n);
+        const gone = all[which % n]!;
+        const before = createPicker({ policy: "ring_hash", ringHash: { pointsPerInstance: points } }, all);
+        const after = createPicker({ policy: "ring_hash", ringHash: { pointsPerInstance: points } }, all.filter((i) => i !== gone));
+        let survivors = 0;
+        let moved = 0;
+        for (let k = 0; k < 2000; k++) {
+          const key = { hashKey: `k-${k}` };
+          const a = before.pick(key)!;
+          const b = after.pick(key)!;
+          if (a.id === gone.id) assert.notEqual(b.id, gone.id);
+          else {
+            survivors++;
+            if (a.id !== b.id) moved++;
+          }
+        }
+        assert.ok(moved / survivors < 0.01, `N=${n}: ${moved} of ${survivors} survivors' keys moved`);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it("ring_hash: only a ring that would pass maxRingSize shrinks every count (and then survivors' keys may move)", () => {
+    assert.deepEqual([...ringCounts([100, 100, 100], 160, 8_388_608)], [160, 160, 160]);
+    assert.deepEqual([...ringCounts([100, 100, 100, 100], 160, 320)], [80, 80, 80, 80]);
   });
 
   const configs: { name: string; config: BalancerConfig; req: (k: number) => PickRequest; balance: number; weight: number }[] = [
     { name: "ring_hash", config: { policy: "ring_hash" }, req: HASHED[0].req, balance: 0.3, weight: 0.2 },
-    { name: "ring_hash minRingSize 65536", config: { policy: "ring_hash", ringHash: { minRingSize: 65_536 } }, req: HASHED[0].req, balance: 0.1, weight: 0.1 },
+    { name: "ring_hash pointsPerInstance 4096", config: { policy: "ring_hash", ringHash: { pointsPerInstance: 4096 } }, req: HASHED[0].req, balance: 0.1, weight: 0.1 },
     { name: "maglev", config: { policy: "maglev" }, req: HASHED[1].req, balance: 0.1, weight: 0.1 },
     { name: "source_affinity", config: { policy: "source_affinity" }, req: HASHED[2].req, balance: 0.3, weight: 0.25 },
   ];
@@ -238,17 +258,18 @@ describe("consistent hashing: ring_hash, maglev, source_affinity", () => {
     });
   }
 
-  it("ring_hash sizes the ring as Envoy: points in proportion to weight, the lightest ceil(min * minRingSize / sum), capped at maxRingSize", () => {
-    assert.deepEqual([...ringCounts([200, 100, 100, 100, 100], 1024, 8_388_608)], [342, 171, 171, 171, 171]);
-    assert.deepEqual([...ringCounts([1, 3], 1024, 8_388_608)], [256, 768]);
-    assert.deepEqual([...ringCounts([1, 100_000], 1024, 65_536)], [1, 65_535]);
+  it("ring_hash gives each instance round(pointsPerInstance * weight / 100) points, at least 1, whatever the others", () => {
+    assert.deepEqual([...ringCounts([200, 100, 100, 100, 100], 160, 8_388_608)], [320, 160, 160, 160, 160]);
+    assert.deepEqual([...ringCounts([1, 3], 160, 8_388_608)], [2, 5]);
+    assert.deepEqual([...ringCounts([0.1, 100_000], 160, 8_388_608)], [1, 160_000]);
     const list = pods(5).map((p, i) => (i === 0 ? { ...p, weight: 200 } : p));
-    assert.equal((createPicker("ring_hash", list) as RingHashPicker).ringSize, 342 + 4 * 171);
+    assert.equal((createPicker("ring_hash", list) as RingHashPicker).ringSize, 320 + 4 * 160);
   });
 
   it("without a key: ring_hash and maglev pick by weight at random; source_affinity rotates in id order", () => {
     for (const policy of ["ring_hash", "maglev"] as const) {
-      const counts = tally(createPicker(policy, [inst("a", 3), inst("b", 1), inst("c", 0)], seeded(9)), 20_000);
+      // Weights near the default (100): ring_hash's points are round(160 * weight / 100), exact at these.
+      const counts = tally(createPicker(policy, [inst("a", 300), inst("b", 100), inst("c", 0)], seeded(9)), 20_000);
       assertBinomial(counts.get("a") ?? 0, 20_000, 0.75, policy);
       assert.equal(counts.get("c"), undefined);
     }
@@ -340,7 +361,7 @@ describe("createPicker configuration", () => {
       [{ policy: "maglev", maglev: { tableSize: 65_536 } }, "maglev.tableSize"],
       [{ policy: "maglev", maglev: { tableSize: 1 } }, "maglev.tableSize"],
       [{ policy: "maglev", maglev: { tableSize: 5_000_101 } }, "maglev.tableSize"],
-      [{ policy: "ring_hash", ringHash: { minRingSize: 2048, maxRingSize: 1024 } }, "ringHash.minRingSize"],
+      [{ policy: "ring_hash", ringHash: { pointsPerInstance: 0 } }, "ringHash.pointsPerInstance"],
       [{ policy: "ring_hash", ringHash: { maxRingSize: 2 ** 24 } }, "ringHash.maxRingSize"],
       [{ policy: "random", slowStart: {} }, "slowStart.windowMs"],
       [{ policy: "random", slowStart: { windowMs: 0 } }, "slowStart.windowMs"],
@@ -362,7 +383,7 @@ describe("createPicker configuration", () => {
       }
     }
     createPicker({ policy: "maglev", maglev: { tableSize: 2 } }, pods(3));
-    createPicker({ policy: "ring_hash", ringHash: { minRingSize: 64, maxRingSize: 64 } }, pods(3));
+    createPicker({ policy: "ring_hash", ringHash: { pointsPerInstance: 64, maxRingSize: 64 } }, pods(3));
   });
 
   it("an empty instance list gives a picker that returns undefined, for every policy", () => {
@@ -398,7 +419,7 @@ describe("createPicker configuration", () => {
       slowStart: fc.option(fc.record({ windowMs: fc.integer({ min: 1, max: 1e6 }), aggression: fc.constantFrom(0.5, 1, 3), minWeightPercent: fc.constantFrom(0, 10, 100), refreshMs: fc.constantFrom(0, 1000) }), { nil: undefined }),
       zone: fc.option(fc.record({ local: fc.constantFrom("z1", "z2"), minLocalInstances: fc.integer({ min: 1, max: 3 }), minLocalPercent: fc.constantFrom(0, 50, 100) }), { nil: undefined }),
       leastRequest: fc.record({ choiceCount: fc.integer({ min: 2, max: 5 }), activeRequestBias: fc.constantFrom(0, 0.5, 1, 2) }),
-      ringHash: fc.record({ minRingSize: fc.integer({ min: 1, max: 256 }), maxRingSize: fc.constant(4096) }),
+      ringHash: fc.record({ pointsPerInstance: fc.integer({ min: 1, max: 256 }), maxRingSize: fc.constant(4096) }),
       maglev: fc.record({ tableSize: fc.constantFrom(2, 3, 5, 7, 251, 4093) }),
     });
     const request = fc.option(fc.record({ hashKey: fc.option(text, { nil: undefined }), clientAddress: fc.option(text, { nil: undefined }) }), { nil: undefined });

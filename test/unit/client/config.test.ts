@@ -44,7 +44,7 @@ services:
   echo:
     balancer:
       policy: ring_hash
-      ringHash: { minRingSize: 2048 }
+      ringHash: { pointsPerInstance: 2048 }
     hashKey: { header: x-user }
     routing:
       tag: { fallback: none }
@@ -64,7 +64,7 @@ describe("client config", () => {
   it("loads YAML and resolves a service section by section", async () => {
     const config = await loadClientConfig(file("client.yaml", yamlText));
     assert.deepEqual(serviceConfig(config, "echo"), {
-      balancer: { policy: "ring_hash", ringHash: { minRingSize: 2048 } },
+      balancer: { policy: "ring_hash", ringHash: { pointsPerInstance: 2048 } },
       hashKey: { header: "x-user" },
       routing: {
         tag: { fallback: "none" },
@@ -177,7 +177,7 @@ describe("client config", () => {
         slowStart: opt(fc.record({ windowMs: n, aggression: opt(n), minWeightPercent: opt(n), refreshMs: opt(n) }, { requiredKeys: ["windowMs"] })),
         zone: opt(fc.record({ local: fc.constantFrom("z", ""), minLocalInstances: opt(n), minLocalPercent: opt(n) }, { requiredKeys: ["local"] })),
         leastRequest: opt(fc.record({ choiceCount: opt(n), activeRequestBias: opt(n) }, { requiredKeys: [] })),
-        ringHash: opt(fc.record({ minRingSize: opt(n), maxRingSize: opt(n) }, { requiredKeys: [] })),
+        ringHash: opt(fc.record({ pointsPerInstance: opt(n), maxRingSize: opt(n) }, { requiredKeys: [] })),
         maglev: opt(fc.record({ tableSize: opt(n) }, { requiredKeys: [] })),
       },
       { requiredKeys: ["policy"] },
