@@ -6,6 +6,7 @@
 const benches: Record<string, () => Promise<unknown>> = {
   registry: () => import("./registry.js"),
   pickers: () => import("./pickers.js"),
+  fanout: () => import("./fanout.js"),
 };
 
 const name = process.argv[2];

@@ -15,6 +15,8 @@ export type { Discovery, Registrar, Registry, RegistrationSpec, RegistrationHand
 export { validateSpec } from "./registry/registry.js";
 export { subscribeBatches, type BatchEvent, type BatchOptions } from "./registry/batch.js";
 export { MemoryRegistry, type MemoryRegistryOptions } from "./registry/memory.js";
+export { LocalRegistry, DEFAULT_TTL_MS, type LocalRegistryOptions, type LocalRegistration, type LocalEntry, type LocalKind } from "./registry/local/registry.js";
+export { RemoteRegistry, type RemoteRegistryOptions } from "./registry/remote/registry.js";
 export { KubePodsRegistry, type KubePodsRegistryOptions, type KubePodsStats } from "./registry/kube-pods/registry.js";
 export { podIdentity, ownNamespace, type PodIdentity } from "./registry/kube-pods/identity.js";
 export { MAX_ANNOTATIONS_BYTES } from "./registry/kube-pods/writer.js";

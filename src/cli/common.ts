@@ -2,7 +2,10 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import type { StatusEvent } from "../model/events.js";
 import { PodregError, TimeoutError } from "../errors.js";
+import { readFileSync } from "node:fs";
+import { ConfigError } from "../errors.js";
 import { KubePodsRegistry } from "../registry/kube-pods/registry.js";
+import { RemoteRegistry } from "../registry/remote/registry.js";
 import type { Discovery, Registry } from "../registry/registry.js";
 import { stderrLogger, type Logger } from "../util/logger.js";
 import { escapeControl, redactCredentials } from "../util/text.js";
@@ -16,6 +19,9 @@ export interface RegistryFlags {
   format: "native" | "dubbo-go";
   requireDeclared?: boolean;
   verifyHosts: boolean;
+  /** A podreg server instead of the API server. */
+  server?: string;
+  tokenFile?: string;
 }
 
 /** Commander argument parsers: a bad value is a flag error, reported before any configuration is read. */
@@ -38,23 +44,49 @@ export function numberArg(name: string, min: number) {
 export const timeoutOption = (what: string, ms: number): Option =>
   new Option("--timeout <ms>", what).argParser(integerArg("--timeout", 1, 86_400_000)).default(ms);
 
-export function registryOptions(cmd: Command): Command {
+export function registryOptions(cmd: Command, registries: { choices: string[]; default: string; what: string } = { choices: ["kube-pods", "kube"], default: "kube-pods", what: "registry backend" }): Command {
   return cmd
-    .addOption(new Option("--registry <name>", "registry backend").choices(["kube-pods", "kube"]).default("kube-pods"))
+    .addOption(new Option("--registry <name>", registries.what).choices(registries.choices).default(registries.default))
     .option("--kubeconfig <file>", "kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
     .option("--context <name>", "kubeconfig context")
     .option("-n, --namespace <ns...>", "namespace(s) to discover in (default: the pod's own or the context's)")
     .option("-A, --all-namespaces", "discover in every namespace")
     .addOption(new Option("--format <format>", "annotation format").choices(["native", "dubbo-go"]).default("native"))
     .option("--require-declared", "drop entries of pods whose template declares no podreg.io/services")
-    .option("--no-verify-hosts", "keep entries advertising hosts that are neither a pod IP nor in podreg.io/hosts");
+    .option("--no-verify-hosts", "keep entries advertising hosts that are neither a pod IP nor in podreg.io/hosts")
+    .option("--server <url>", "a podreg server (podreg serve) instead of the API server")
+    .option("--token-file <file>", "the server's token, for --server writes (default: PODREG_TOKEN)");
+}
+
+/** The token for --server writes: --token-file, else PODREG_TOKEN. */
+export function serverToken(f: Pick<RegistryFlags, "tokenFile">): string | undefined {
+  if (f.tokenFile) {
+    try {
+      return readFileSync(f.tokenFile, "utf8").trim();
+    } catch (err) {
+      throw new ConfigError(`cannot read --token-file ${f.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+    }
+  }
+  return process.env.PODREG_TOKEN?.trim() || undefined;
+}
+
+function openRemote(f: RegistryFlags, logger: Logger): RemoteRegistry {
+  let url: URL;
+  try {
+    url = new URL(f.server!);
+  } catch {
+    throw new ConfigError(`--server must be a URL such as http://127.0.0.1:7070, not ${JSON.stringify(f.server).slice(0, 80)}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new ConfigError("--server must be an http:// or https:// URL");
+  return new RemoteRegistry({ url: url.href, token: serverToken(f), namespace: f.namespace?.[0], logger });
 }
 
 /** Logs warnings except the reflector's retry notices, which the commands report as status lines. */
 export function openRegistry(
   f: RegistryFlags,
   extra: { handleSignals?: boolean; logger?: Logger; allowAnyHost?: boolean; deregisterTimeoutMs?: number; quietRetries?: boolean } = {},
-): KubePodsRegistry {
+): Registry {
+  if (f.server) return openRemote(f, extra.logger ?? stderrLogger);
   return new KubePodsRegistry({
     kubeConfig: { kubeconfig: f.kubeconfig, context: f.context },
     codec: f.format,
@@ -70,7 +102,7 @@ export function openRegistry(
 }
 
 /** A registry for the read-only commands (ls, watch): bad flags or kubeconfig end the command with one line. */
-export function openForReading(f: RegistryFlags): KubePodsRegistry {
+export function openForReading(f: RegistryFlags): Registry {
   try {
     // Outages reach the user as status lines (statusLine), not as one warning per retry.
     return openRegistry(f, { quietRetries: true });
@@ -80,7 +112,7 @@ export function openForReading(f: RegistryFlags): KubePodsRegistry {
 }
 
 /** Failures that retrying won't fix soon: the command ends with them instead of waiting out its timeout. */
-const FATAL = new Set(["PODREG_KUBE_FORBIDDEN", "PODREG_KUBE_UNAUTHORIZED", "PODREG_KUBE_UNREACHABLE", "PODREG_KUBE_CONFIG", "PODREG_KUBE_NOT_FOUND", "PODREG_KUBE_INVALID"]);
+const FATAL = new Set(["PODREG_UNAUTHORIZED", "PODREG_KUBE_FORBIDDEN", "PODREG_KUBE_UNAUTHORIZED", "PODREG_KUBE_UNREACHABLE", "PODREG_KUBE_CONFIG", "PODREG_KUBE_NOT_FOUND", "PODREG_KUBE_INVALID"]);
 
 /** Waits for the first sync; rejects with the first fatal failure, or PODREG_TIMEOUT. */
 export function syncOrFail(reg: Discovery, timeoutMs: number): Promise<void> {
@@ -101,11 +133,11 @@ export function syncOrFail(reg: Discovery, timeoutMs: number): Promise<void> {
 }
 
 /** The one stderr line a status change gives, after the first sync (`watch` runs for hours). */
-export function statusLine(ev: StatusEvent): string | undefined {
+export function statusLine(ev: StatusEvent, what = "API server"): string | undefined {
   if (ev.type === "failing") {
-    return `podreg: lost the API server (${ev.error.code ?? ev.error.name}: ${firstLine(ev.error.message)}); retrying, instances shown may be stale`;
+    return `podreg: lost the ${what} (${ev.error.code ?? ev.error.name}: ${firstLine(ev.error.message)}); retrying, instances shown may be stale`;
   }
-  if (ev.type === "recovered") return `podreg: API server answers again after ${(ev.downMs / 1000).toFixed(1)}s; instances are current`;
+  if (ev.type === "recovered") return `podreg: ${what} answers again after ${(ev.downMs / 1000).toFixed(1)}s; instances are current`;
   return undefined;
 }
 

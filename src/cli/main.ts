@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { Command } from "commander";
 import { lsCommand } from "./commands/ls.js";
 import { registerCommand } from "./commands/register.js";
+import { serveCommand } from "./commands/serve.js";
+import { demoCommand, demoServiceCommand } from "./commands/demo.js";
 import { watchCommand } from "./commands/watch.js";
 import { escapeControl } from "../util/text.js";
 
@@ -39,7 +41,10 @@ export function buildProgram(): Command {
       .version(packageVersion())
       .addCommand(registerCommand())
       .addCommand(lsCommand())
-      .addCommand(watchCommand()),
+      .addCommand(watchCommand())
+      .addCommand(serveCommand())
+      .addCommand(demoCommand())
+      .addCommand(demoServiceCommand(), { hidden: true }),
   );
 }
 

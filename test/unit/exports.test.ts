@@ -37,5 +37,10 @@ describe("package exports", () => {
     const root = await import("podreg");
     assert.equal(typeof root.KubePodsRegistry, "function");
     assert.equal(typeof root.MemoryRegistry, "function");
+    assert.equal(typeof root.LocalRegistry, "function");
+    assert.equal(typeof root.RemoteRegistry, "function");
+    const server = await import("podreg/server");
+    assert.equal(typeof server.startServer, "function");
+    assert.equal(server.openApiDocument.openapi, "3.1.0");
   });
 });

@@ -21,7 +21,7 @@ export function watchCommand(): Command {
       }
       // Outages after the first sync: one line when the API server is lost, one when it answers again.
       reg.onStatus((ev) => {
-        const line = statusLine(ev);
+        const line = statusLine(ev, o.server ? "podreg server" : "API server");
         if (line) process.stderr.write(line + "\n");
       });
       const stop = () => void reg.close().then(() => process.exit(0));

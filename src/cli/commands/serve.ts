@@ -1,0 +1,100 @@
+import { mkdirSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { Command, Option } from "commander";
+import pino from "pino";
+import { KubePodsRegistry } from "../../registry/kube-pods/registry.js";
+import { LocalRegistry } from "../../registry/local/registry.js";
+import type { Discovery } from "../../registry/registry.js";
+import { loadToken } from "../../server/http.js";
+import { startServer, type PodregServer } from "../../server/server.js";
+import { escapeControl } from "../../util/text.js";
+import { fail, integerArg, openRegistry, registryOptions, type RegistryFlags } from "../common.js";
+
+/** The user's data directory, as each platform names it. */
+export function defaultDataDir(): string {
+  if (process.platform === "win32") return join(process.env.LOCALAPPDATA ?? join(homedir(), "AppData", "Local"), "podreg");
+  if (process.platform === "darwin") return join(homedir(), "Library", "Application Support", "podreg");
+  return join(process.env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "podreg");
+}
+
+export type ServeFlags = Omit<RegistryFlags, "registry"> & {
+  registry: "local" | "kube-pods";
+  host: string;
+  port: number;
+  dataDir?: string;
+  tokenFile?: string;
+  ttl: number;
+  logLevel: string;
+};
+
+/** Opens the source and the server; what `serve` and `demo` share. */
+export async function openServer(o: ServeFlags, log: pino.Logger): Promise<{ server: PodregServer; registry: Discovery; dataDir: string; tokenFile: string; tokenCreated: boolean }> {
+  const dataDir = o.dataDir ?? defaultDataDir();
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const registry: Discovery =
+    o.registry === "local"
+      ? new LocalRegistry({ dataDir, ttlMs: o.ttl, logger: log })
+      : openRegistry({ ...o, registry: "kube-pods", server: undefined }, { logger: log, quietRetries: true });
+  try {
+    const tokenFile = o.tokenFile ?? join(dataDir, "token");
+    const { token, created } = loadToken(tokenFile, o.tokenFile === undefined);
+    const kube = registry instanceof KubePodsRegistry ? registry : undefined;
+    const server = await startServer({
+      discovery: registry,
+      host: o.host,
+      port: o.port,
+      token,
+      logger: log,
+      stats: kube
+        ? {
+            watches: () => {
+              const w = kube.stats().watches;
+              return { relists: w.reduce((a, s) => a + s.relists, 0), resumes: w.reduce((a, s) => a + s.resumes, 0), errors: w.reduce((a, s) => a + s.errors, 0) };
+            },
+          }
+        : undefined,
+    });
+    return { server, registry, dataDir, tokenFile, tokenCreated: created };
+  } catch (err) {
+    await registry.close().catch(() => {});
+    throw err;
+  }
+}
+
+export function serveOptions(cmd: Command): Command {
+  return registryOptions(cmd, { choices: ["local", "kube-pods"], default: "local", what: "what the server serves" })
+    .option("--host <address>", "address to bind (anything but loopback exposes the API)", "127.0.0.1")
+    .addOption(new Option("--port <n>", "port (0: any free one)").argParser(integerArg("--port", 0, 65535)).default(7070))
+    .option("--data-dir <dir>", `persistent instances and the token (default: ${defaultDataDir()})`)
+    .addOption(new Option("--ttl <ms>", "default lease of ephemeral instances").argParser(integerArg("--ttl", 1000, 3_600_000)).default(10_000))
+    .addOption(new Option("--log-level <level>", "pino log level on stderr").choices(["debug", "info", "warn", "error", "silent"]).default("info"));
+}
+
+export function serveCommand(): Command {
+  return serveOptions(new Command("serve"))
+    .description("run the registry server: REST, SSE watch, /metrics, on one port (docs/server.md)")
+    .action(async (o: ServeFlags) => {
+      const log = pino({ level: o.logLevel, base: { name: "podreg" } }, pino.destination(2));
+      let opened: Awaited<ReturnType<typeof openServer>>;
+      try {
+        opened = await openServer(o, log);
+      } catch (err) {
+        fail(err);
+      }
+      const { server, registry, dataDir, tokenFile, tokenCreated } = opened;
+      console.log(`podreg server on ${server.url} (registry ${registry.name}, data ${escapeControl(dataDir)})`);
+      console.log(`token for writes in ${escapeControl(tokenFile)}${tokenCreated ? " (new)" : ""}: podreg register --server ${server.url} --token-file ${escapeControl(tokenFile)} ...`);
+      let stopping = false;
+      const stop = async (sig: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal: sig }, "shutting down");
+        await server.close();
+        await registry.close().catch((err: Error) => log.warn({ err }, "closing the registry failed"));
+        process.exit(0);
+      };
+      process.on("SIGTERM", () => void stop("SIGTERM"));
+      process.on("SIGINT", () => void stop("SIGINT"));
+    });
+}
