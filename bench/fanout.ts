@@ -16,6 +16,7 @@
  * PODREG_BENCH_CHANGES (50).
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { setMaxListeners } from "node:events";
 import https from "node:https";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -55,6 +56,7 @@ async function subscribers(url: string, n: number) {
   const agent = new Agent({ connections: n + 10 });
   const listeners = new Set<(i: number, frame: string) => void>();
   const ctl = new AbortController();
+  setMaxListeners(n + 10, ctl.signal); // one AbortSignal for every stream
   let ready = 0;
   await Promise.all(
     Array.from({ length: n }, async (_, i) => {
@@ -148,8 +150,10 @@ async function sseFanout(): Promise<void> {
 
 async function apiWatches(metrics: () => Promise<string>): Promise<number> {
   const text = await metrics();
-  const m = /^apiserver_longrunning_requests\{[^}]*resource="pods"[^}]*verb="WATCH"[^}]*\} (\d+)/m.exec(text);
-  return m ? Number(m[1]) : NaN;
+  // One line per scope (the controller-manager's cluster-wide watch, the consumers' namespaced ones): summed.
+  let n = 0;
+  for (const m of text.matchAll(/^apiserver_longrunning_requests\{[^}]*resource="pods"[^}]*verb="WATCH"[^}]*\} (\d+)/gm)) n += Number(m[1]);
+  return n;
 }
 
 async function kubeFanout(): Promise<void> {
