@@ -40,6 +40,8 @@ export interface RetryConfig {
 
 export interface ServiceClientConfig {
   balancer: BalancerConfig;
+  /** No balancer was configured for the service (nor as a default): a source's hint may choose (sessionAffinity: ClientIP -> source_affinity). */
+  balancerIsDefault?: boolean;
   hashKey?: { header?: string };
   routing?: RoutingConfig;
   /** Absent or false: off. */
@@ -221,6 +223,7 @@ export function serviceConfig(config: ClientConfig, service: string): ServiceCli
   const retries = pick("retries");
   const out: ServiceClientConfig = {
     balancer: pick("balancer") ?? { ...builtin.balancer },
+    ...(pick("balancer") === undefined ? { balancerIsDefault: true } : {}),
     retries: { attempts: retries?.attempts ?? builtin.retries.attempts, on: retries?.on ?? [...builtin.retries.on] },
     timeoutMs: pick("timeoutMs") ?? builtin.timeoutMs,
   };

@@ -10,7 +10,7 @@ import { HealthChecker } from "../balancer/health-check.js";
 import { OutlierDetector } from "../balancer/outlier.js";
 import type { Picker, PickRequest, PolicyName } from "../balancer/types.js";
 import { AbortedError, NoInstanceError } from "../errors.js";
-import type { Instance } from "../model/instance.js";
+import { SESSION_AFFINITY_METADATA, type Instance } from "../model/instance.js";
 import type { Discovery, Subscription } from "../registry/registry.js";
 import { createRouter, headerValues, type RouteRequest, type Router } from "../router/router.js";
 import { systemClock, type Clock } from "../util/clock.js";
@@ -139,15 +139,20 @@ export class ServiceBalancer {
     const hashHeader = this.config.hashKey?.header;
     const hashKey = req.hashKey ?? (hashHeader === undefined ? undefined : headerValues(req.headers, hashHeader.toLowerCase())[0]);
     const pickReq: PickRequest = { hashKey, clientAddress: req.clientAddress };
+    // A Service with sessionAffinity: ClientIP gets source_affinity, unless a policy was configured.
+    const balancer =
+      this.config.balancerIsDefault && routed.instances.length > 0 && routed.instances.every((i) => i.metadata[SESSION_AFFINITY_METADATA] === "ClientIP")
+        ? ({ policy: "source_affinity" } as const)
+        : this.config.balancer;
     let picker: Picker;
     if (req.exclude && req.exclude.size > 0) {
       // Retries are rare: an uncached picker over what is left.
       const left = routed.instances.filter((i) => !req.exclude!.has(i.id));
-      picker = createPicker(this.config.balancer, left.length > 0 ? left : routed.instances, this.pickerContext());
+      picker = createPicker(balancer, left.length > 0 ? left : routed.instances, this.pickerContext());
     } else {
       let cached = this.pickers.get(routed.key);
       if (cached === undefined) {
-        cached = createPicker(this.config.balancer, routed.instances, this.pickerContext());
+        cached = createPicker(balancer, routed.instances, this.pickerContext());
         this.pickers.set(routed.key, cached);
       }
       picker = cached;

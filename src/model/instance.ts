@@ -37,9 +37,14 @@ export interface Instance {
   readonly startTime?: number;
   /** The registry it came from: `memory`, `kube-pods`, `kube-services`, ... */
   readonly source: string;
+  /** Set by an aggregate when several sources saw the same endpoint: every one of them, the winning `source` first. */
+  readonly sources?: readonly string[];
 }
 
 export const DEFAULT_WEIGHT = 100;
+
+/** Metadata a source sets when the service asks for session affinity by client address (a Service's `sessionAffinity: ClientIP`). */
+export const SESSION_AFFINITY_METADATA = "podreg.io/session-affinity";
 
 /** A protocol is written as a URL scheme (`http`, `grpc`, `dubbo`, `tri`): the pattern every format and check shares. */
 export const PROTOCOL_SOURCE = "[A-Za-z][A-Za-z0-9+.-]*";
@@ -62,6 +67,7 @@ export function sameInstance(a: Instance, b: Instance): boolean {
     a.ready === b.ready &&
     a.startTime === b.startTime &&
     a.source === b.source &&
+    (a.sources ?? []).join() === (b.sources ?? []).join() &&
     sameRecord(a.metadata, b.metadata) &&
     sameRecord(a.labels, b.labels)
   );

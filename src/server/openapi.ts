@@ -58,6 +58,7 @@ export const openApiDocument = {
           ready: { type: "boolean" },
           startTime: { type: "number" },
           source: { type: "string" },
+          sources: { type: "array", items: { type: "string" } },
         },
       },
       ServiceSummary: {

@@ -14,7 +14,7 @@
  */
 import type { SlimEndpointSlice, SlimIngress, SlimNode, SlimService, ServicePort } from "../../kube/discovery-objects.js";
 import type { SlimPod } from "../../kube/pods.js";
-import { buildInstance, type Instance } from "../../model/instance.js";
+import { buildInstance, SESSION_AFFINITY_METADATA, type Instance } from "../../model/instance.js";
 import type { ServiceScope } from "../../model/service-key.js";
 
 export const SOURCE = "kube-services";
@@ -25,7 +25,7 @@ export const META = {
   serving: "podreg.io/serving",
   terminating: "podreg.io/terminating",
   hintZones: "podreg.io/hint-zones",
-  sessionAffinity: "podreg.io/session-affinity",
+  sessionAffinity: SESSION_AFFINITY_METADATA,
   address: "podreg.io/address",
   ingress: "podreg.io/ingress",
   ingressHost: "podreg.io/ingress-host",

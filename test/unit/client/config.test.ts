@@ -110,7 +110,7 @@ describe("client config", () => {
   });
 
   it("uses built-in defaults for an empty config, and does not merge inside a section", () => {
-    assert.deepEqual(serviceConfig({}, "x"), { balancer: { policy: "round_robin" }, retries: { attempts: 2, on: ["connect-error", "reset"] }, timeoutMs: 30_000 });
+    assert.deepEqual(serviceConfig({}, "x"), { balancer: { policy: "round_robin" }, balancerIsDefault: true, retries: { attempts: 2, on: ["connect-error", "reset"] }, timeoutMs: 30_000 });
     const config: ClientConfig = parseClientConfig({
       defaults: { balancer: { policy: "random", zone: { local: "a" } }, retries: { attempts: 5, on: ["5xx"] }, healthCheck: { path: "/h", intervalMs: 1, timeoutMs: 1 } },
       services: { s: { balancer: { policy: "round_robin" }, retries: { attempts: 1 }, healthCheck: false } },

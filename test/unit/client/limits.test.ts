@@ -182,7 +182,7 @@ describe("configuration limits, defined once", () => {
     });
     // A field given as undefined takes its default too.
     assert.equal(resolveConfig({ policy: "least_request", leastRequest: { choiceCount: undefined } }).choiceCount, LEAST_REQUEST_DEFAULTS.choiceCount);
-    assert.deepEqual(serviceConfig({}, "x"), CLIENT_DEFAULTS);
+    assert.deepEqual(serviceConfig({}, "x"), { ...CLIENT_DEFAULTS, balancerIsDefault: true });
     assert.deepEqual(serviceConfig(parseClientConfig({ defaults: { retries: {} } }), "x").retries, CLIENT_DEFAULTS.retries);
     // Defaults are copied out, never shared: changing a service's settings leaves them be.
     serviceConfig({}, "x").retries.on.push("5xx");

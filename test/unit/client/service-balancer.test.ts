@@ -44,4 +44,23 @@ describe("ServiceBalancer", () => {
       b.close();
     }
   });
+
+  it("sessionAffinity: ClientIP on every instance means source_affinity, unless a policy is configured", async () => {
+    const reg = new MemoryRegistry();
+    const sticky = { "podreg.io/session-affinity": "ClientIP" };
+    reg.set("g", Array.from({ length: 6 }, (_, i) => inst(`s${i}`, sticky)));
+    const b = new ServiceBalancer({ discovery: reg, service: "echo", config: serviceConfig({}, "echo") });
+    const configured = new ServiceBalancer({ discovery: reg, service: "echo", config: serviceConfig({ defaults: { balancer: { policy: "round_robin" } } }, "echo") });
+    try {
+      await b.whenReady();
+      await configured.whenReady();
+      const sel = b.select({ clientAddress: "192.0.2.7" })!;
+      assert.equal(sel.policy, "source_affinity");
+      for (let k = 0; k < 5; k++) assert.equal(b.select({ clientAddress: "192.0.2.7" })!.instance.id, sel.instance.id);
+      assert.equal(configured.select({ clientAddress: "192.0.2.7" })!.policy, "round_robin");
+    } finally {
+      b.close();
+      configured.close();
+    }
+  });
 });
