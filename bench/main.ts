@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   registry: () => import("./registry.js"),
   pickers: () => import("./pickers.js"),
   fanout: () => import("./fanout.js"),
+  services: () => import("./services.js"),
 };
 
 const name = process.argv[2];

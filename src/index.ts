@@ -17,6 +17,9 @@ export { subscribeBatches, type BatchEvent, type BatchOptions } from "./registry
 export { MemoryRegistry, type MemoryRegistryOptions } from "./registry/memory.js";
 export { LocalRegistry, DEFAULT_TTL_MS, type LocalRegistryOptions, type LocalRegistration, type LocalEntry, type LocalKind } from "./registry/local/registry.js";
 export { RemoteRegistry, type RemoteRegistryOptions } from "./registry/remote/registry.js";
+export { KubeServicesRegistry, type KubeServicesRegistryOptions } from "./registry/kube-services/registry.js";
+export { inferProtocol, META as KUBE_SERVICES_METADATA } from "./registry/kube-services/convert.js";
+export { AggregateDiscovery, type AggregateOptions, type AggregateSource } from "./registry/aggregate.js";
 export { KubePodsRegistry, type KubePodsRegistryOptions, type KubePodsStats } from "./registry/kube-pods/registry.js";
 export { podIdentity, ownNamespace, type PodIdentity } from "./registry/kube-pods/identity.js";
 export { MAX_ANNOTATIONS_BYTES } from "./registry/kube-pods/writer.js";

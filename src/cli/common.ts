@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { ConfigError } from "../errors.js";
 import { KubePodsRegistry } from "../registry/kube-pods/registry.js";
 import { RemoteRegistry } from "../registry/remote/registry.js";
+import { openSources, sourceNames } from "./sources.js";
 import type { Discovery, Registry } from "../registry/registry.js";
 import { stderrLogger, type Logger } from "../util/logger.js";
 import { escapeControl, redactCredentials } from "../util/text.js";
@@ -13,7 +14,8 @@ import { escapeControl, redactCredentials } from "../util/text.js";
 export interface RegistryFlags {
   registry: string;
   kubeconfig?: string;
-  context?: string;
+  context?: string[];
+  address?: "internal" | "external";
   namespace?: string[];
   allNamespaces?: boolean;
   format: "native" | "dubbo-go";
@@ -44,11 +46,12 @@ export function numberArg(name: string, min: number) {
 export const timeoutOption = (what: string, ms: number): Option =>
   new Option("--timeout <ms>", what).argParser(integerArg("--timeout", 1, 86_400_000)).default(ms);
 
-export function registryOptions(cmd: Command, registries: { choices: string[]; default: string; what: string } = { choices: ["kube-pods", "kube"], default: "kube-pods", what: "registry backend" }): Command {
+export function registryOptions(cmd: Command, registries: { default: string; what: string } = { default: "kube-pods", what: "sources, strongest first: kube-pods, kube-services" }): Command {
   return cmd
-    .addOption(new Option("--registry <name>", registries.what).choices(registries.choices).default(registries.default))
+    .addOption(new Option("--registry <list>", registries.what).default(registries.default))
     .option("--kubeconfig <file>", "kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
-    .option("--context <name>", "kubeconfig context")
+    .option("--context <name>", "kubeconfig context; repeat for several clusters (each tagged with its context)", (v: string, prev: string[] = []) => [...prev, v])
+    .addOption(new Option("--address <kind>", "kube-services: endpoint addresses, or addresses reachable from outside the cluster").choices(["internal", "external"]).default("internal"))
     .option("-n, --namespace <ns...>", "namespace(s) to discover in (default: the pod's own or the context's)")
     .option("-A, --all-namespaces", "discover in every namespace")
     .addOption(new Option("--format <format>", "annotation format").choices(["native", "dubbo-go"]).default("native"))
@@ -87,8 +90,11 @@ export function openRegistry(
   extra: { handleSignals?: boolean; logger?: Logger; allowAnyHost?: boolean; deregisterTimeoutMs?: number; quietRetries?: boolean } = {},
 ): Registry {
   if (f.server) return openRemote(f, extra.logger ?? stderrLogger);
+  if (sourceNames(f.registry, false).join() !== "kube-pods" || (f.context?.length ?? 0) > 1) {
+    throw new ConfigError("registrations go into one cluster's pods: --registry kube-pods and at most one --context (or --server URL)");
+  }
   return new KubePodsRegistry({
-    kubeConfig: { kubeconfig: f.kubeconfig, context: f.context },
+    kubeConfig: { kubeconfig: f.kubeconfig, context: f.context?.[0] },
     codec: f.format,
     namespaces: f.allNamespaces ? "all" : f.namespace,
     requireDeclaredServices: f.requireDeclared,
@@ -102,10 +108,11 @@ export function openRegistry(
 }
 
 /** A registry for the read-only commands (ls, watch): bad flags or kubeconfig end the command with one line. */
-export function openForReading(f: RegistryFlags): Registry {
+export function openForReading(f: RegistryFlags): Discovery {
   try {
     // Outages reach the user as status lines (statusLine), not as one warning per retry.
-    return openRegistry(f, { quietRetries: true });
+    if (f.server) return openRemote(f, stderrLogger);
+    return openSources(f, { logger: stderrLogger, quietRetries: true });
   } catch (err) {
     fail(err);
   }

@@ -21,6 +21,8 @@ export function instanceJson(i: Instance): Record<string, unknown> {
       metadata: i.metadata,
       labels: i.labels,
       source: i.source,
+      sources: i.sources,
+      cluster: i.cluster,
     }),
   ) as Record<string, unknown>;
 }

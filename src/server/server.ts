@@ -26,6 +26,8 @@ import { WatchFanout, type WatchOptions } from "./watch.js";
 export interface ServerOptions {
   /** What the server serves: any Discovery (a LocalRegistry takes writes too). */
   discovery: Discovery;
+  /** Where writes go when `discovery` is not itself a LocalRegistry (an aggregate that includes one). */
+  registrar?: LocalRegistry;
   /** Default 127.0.0.1: nothing is reachable from elsewhere unless said. */
   host?: string;
   /** Default 0 (any free port). */
@@ -74,7 +76,7 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 export async function startServer(o: ServerOptions): Promise<PodregServer> {
   const logger = o.logger ?? silentLogger;
   const discovery = o.discovery;
-  const local = discovery instanceof LocalRegistry ? discovery : undefined;
+  const local = o.registrar ?? (discovery instanceof LocalRegistry ? discovery : undefined);
   const fanout = new WatchFanout(discovery, { logger, ...o.watch });
   const metrics = new ServerMetrics(discovery, fanout, { leaseExpiries: local ? () => local.expiries : undefined, ...o.stats });
   const maxBody = o.maxBodyBytes ?? 64 * 1024;

@@ -5,12 +5,28 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { CoreV1Api, DiscoveryV1Api, NetworkingV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  CoreV1Api,
+  DiscoveryV1Api,
+  loadAllYaml,
+  NetworkingV1Api,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Role,
+  type V1RoleBinding,
+  type V1ServiceAccount,
+} from "@kubernetes/client-node";
 import { KubeClient } from "../../src/kube/client.js";
 import { loadKubeConfig } from "../../src/kube/config.js";
 import type { Instance } from "../../src/model/instance.js";
 import { KubeServicesRegistry } from "../../src/registry/kube-services/registry.js";
-import { createNode, createReadyPod, mergePatch, setPodStatus } from "../../testenv/index.js";
+import { createNode, createReadyPod, mergePatch, requestToken, setPodStatus, writeTokenKubeconfig } from "../../testenv/index.js";
 import { testCluster, testNamespace } from "../support/cluster.js";
 import { eventually } from "../support/wait.js";
 
@@ -117,5 +133,45 @@ describe("kube-services source (real API server, real EndpointSlice controller)"
     assert.ok(got.includes("198.51.100.70:30170/http"), `node port on the node's external address: ${got}`);
     assert.ok(got.includes("203.0.113.70:80/http"), `load balancer: ${got}`);
     assert.ok(got.includes("203.0.113.71:80/http"), `ingress: ${got}`);
+  });
+
+  it("works with deploy/rbac.yaml + deploy/rbac-kube-services.yaml and a pod-bound token: reads, nodes refused without failing, writes refused", async () => {
+    const rbacNs = await testNamespace(kc, "ksvc-rbac");
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    for (const file of ["rbac.yaml", "rbac-kube-services.yaml"]) {
+      for (const doc of loadAllYaml(readFileSync(fileURLToPath(new URL(`../../deploy/${file}`, import.meta.url)), "utf8")) as { kind?: string }[]) {
+        if (doc.kind === "ServiceAccount") await core.createNamespacedServiceAccount({ namespace: rbacNs, body: doc as V1ServiceAccount });
+        else if (doc.kind === "Role") await rbac.createNamespacedRole({ namespace: rbacNs, body: doc as V1Role });
+        else if (doc.kind === "RoleBinding") await rbac.createNamespacedRoleBinding({ namespace: rbacNs, body: doc as V1RoleBinding });
+        else assert.fail(`deploy/${file} ships a ${doc.kind}: namespaced objects only`);
+      }
+    }
+    await core.createNamespacedService({ namespace: rbacNs, body: { metadata: { name: "svc" }, spec: { selector: { app: "svc" }, ports: [{ name: "http", port: 80, targetPort: 8080 }] } } });
+    const pod = await createReadyPod(kc, { namespace: rbacNs, name: "svc-0", podIP: "10.71.0.1", nodeName: "ksvc-node-a", labels: { app: "svc" }, serviceAccountName: "podreg" });
+    const token = await requestToken(kc, { namespace: rbacNs, serviceAccount: "podreg", pod: { name: "svc-0", uid: pod.metadata!.uid! } });
+    const tmp = mkdtempSync(join(tmpdir(), "podreg-ksvc-rbac-"));
+    const limited = new KubeClient(loadKubeConfig({ kubeconfig: writeTokenKubeconfig(kc, join(tmp, "kubeconfig"), token, rbacNs) }));
+    closers.push(async () => {
+      limited.close();
+      rmSync(tmp, { recursive: true, force: true });
+    });
+    const warnings: string[] = [];
+    const logger = { debug: () => {}, info: () => {}, warn: (_o: object, m?: string) => void warnings.push(m ?? ""), error: () => {} };
+    // RBAC objects reach the authorizer shortly after creation: retry the whole open on a first refusal.
+    await eventually("synced with the limited token", async () => {
+      const reg = new KubeServicesRegistry({ client: limited, namespaces: [rbacNs], logger, quietRetries: true });
+      try {
+        await reg.whenSynced(AbortSignal.timeout(3000));
+        await eventually("endpoint", () => reg.instances("svc").length === 1, 10_000);
+        assert.equal(reg.instances("svc")[0]!.host, "10.71.0.1");
+        // The Nodes informer fails on its own schedule: refused, logged once, and the source still synced.
+        await eventually("nodes refused, logged", () => warnings.some((w) => /cannot watch Nodes/.test(w)), 10_000);
+        assert.equal(reg.synced, true);
+        return true;
+      } finally {
+        await reg.close();
+      }
+    }, 30_000);
+    await assert.rejects(limited.request({ method: "DELETE", path: `/api/v1/namespaces/${rbacNs}/services/svc` }), { code: "PODREG_KUBE_FORBIDDEN" });
   });
 });

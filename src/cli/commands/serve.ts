@@ -9,7 +9,8 @@ import type { Discovery } from "../../registry/registry.js";
 import { loadToken } from "../../server/http.js";
 import { startServer, type PodregServer } from "../../server/server.js";
 import { escapeControl } from "../../util/text.js";
-import { fail, integerArg, openRegistry, registryOptions, type RegistryFlags } from "../common.js";
+import { fail, integerArg, registryOptions, type RegistryFlags } from "../common.js";
+import { openSources, sourceNames } from "../sources.js";
 
 /** The user's data directory, as each platform names it. */
 export function defaultDataDir(): string {
@@ -18,8 +19,7 @@ export function defaultDataDir(): string {
   return join(process.env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "podreg");
 }
 
-export type ServeFlags = Omit<RegistryFlags, "registry"> & {
-  registry: "local" | "kube-pods";
+export type ServeFlags = RegistryFlags & {
   host: string;
   port: number;
   dataDir?: string;
@@ -32,16 +32,22 @@ export type ServeFlags = Omit<RegistryFlags, "registry"> & {
 export async function openServer(o: ServeFlags, log: pino.Logger): Promise<{ server: PodregServer; registry: Discovery; dataDir: string; tokenFile: string; tokenCreated: boolean }> {
   const dataDir = o.dataDir ?? defaultDataDir();
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const registry: Discovery =
-    o.registry === "local"
-      ? new LocalRegistry({ dataDir, ttlMs: o.ttl, logger: log })
-      : openRegistry({ ...o, registry: "kube-pods", server: undefined }, { logger: log, quietRetries: true });
+  const names = sourceNames(o.registry, true);
+  const local = names.includes("local") ? new LocalRegistry({ dataDir, ttlMs: o.ttl, logger: log }) : undefined;
+  let registry: Discovery;
+  try {
+    registry = openSources({ ...o }, { logger: log, quietRetries: true, local, allowLocal: true });
+  } catch (err) {
+    await local?.close();
+    throw err;
+  }
   try {
     const tokenFile = o.tokenFile ?? join(dataDir, "token");
     const { token, created } = loadToken(tokenFile, o.tokenFile === undefined);
     const kube = registry instanceof KubePodsRegistry ? registry : undefined;
     const server = await startServer({
       discovery: registry,
+      registrar: local,
       host: o.host,
       port: o.port,
       token,
@@ -63,7 +69,7 @@ export async function openServer(o: ServeFlags, log: pino.Logger): Promise<{ ser
 }
 
 export function serveOptions(cmd: Command): Command {
-  return registryOptions(cmd, { choices: ["local", "kube-pods"], default: "local", what: "what the server serves" })
+  return registryOptions(cmd, { default: "local", what: "what the server serves, strongest first: local, kube-pods, kube-services" })
     .option("--host <address>", "address to bind (anything but loopback exposes the API)", "127.0.0.1")
     .addOption(new Option("--port <n>", "port (0: any free one)").argParser(integerArg("--port", 0, 65535)).default(7070))
     .option("--data-dir <dir>", `persistent instances and the token (default: ${defaultDataDir()})`)

@@ -161,6 +161,7 @@ export class KubeServicesRegistry implements Discovery {
       });
       informer.addHandler({ onAdd: (x) => on("set", x), onUpdate: (_, x) => on("set", x), onDelete: (x) => on("delete", x) });
       informer.onHealth((h) => {
+        if (this.closed) return; // stopping aborts the watches: not a failure
         // Nodes are optional (a namespaced Role can't list them): their failures don't make the source fail.
         if (kind === "nodes") return void (h.type === "failing" && this.logger.warn({ err: h.error }, "kube-services: cannot watch Nodes; zones and node ports stay unknown"));
         if (h.type === "failing") this.tracker.fail(informer, h.error);
