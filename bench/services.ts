@@ -120,7 +120,7 @@ async function main(): Promise<void> {
     let next = 0;
     const createOne = async (k: number) => {
       const name = `svc-${k}`;
-      await core.createNamespacedService({ namespace: ns, body: { metadata: { name, labels: { app: `app-${k % 20}` } }, spec: { ports: [{ name: "http-web", port: 80, targetPort: 8080 }] } } });
+      await core.createNamespacedService({ namespace: ns, body: { metadata: { name, labels: { app: `app-${k % 20}` } }, spec: { clusterIP: "None", ports: [{ name: "http-web", port: 80, targetPort: 8080 }] } } }); // headless: testenv's service CIDR holds too few IPs for 1,000
       await disc.createNamespacedEndpointSlice({
         namespace: ns,
         body: {
