@@ -100,6 +100,13 @@ const arr = (v: unknown): Record<string, unknown>[] => (Array.isArray(v) ? v.fil
 const lbOf = (status: Record<string, unknown> | undefined): LoadBalancerAddress[] =>
   arr((status?.loadBalancer as Record<string, unknown> | undefined)?.ingress).map((i) => ({ ip: str(i.ip), hostname: str(i.hostname) }));
 
+const NONE: readonly string[] = Object.freeze([]);
+/** Most endpoints have no hints: one shared empty list for them. */
+const hintsOf = (hints: unknown): readonly string[] => {
+  const zones = arr((hints as Record<string, unknown> | undefined)?.forZones).flatMap((z) => (str(z.name) ? [str(z.name)!] : []));
+  return zones.length ? zones : NONE;
+};
+
 export const namespacedKey = (o: { namespace: string; name: string }): string => `${o.namespace}/${o.name}`;
 
 export function slimService(raw: RawObject): SlimService {
@@ -153,7 +160,7 @@ export function slimEndpointSlice(raw: RawObject): SlimEndpointSlice {
         terminating: c.terminating === true,
         nodeName: str(e.nodeName),
         zone: str(e.zone),
-        hintZones: arr((e.hints as Record<string, unknown> | undefined)?.forZones).flatMap((z) => (str(z.name) ? [str(z.name)!] : [])),
+        hintZones: hintsOf(e.hints),
         ...(kind && name ? { target: { kind, name, namespace: str(target?.namespace) } } : {}),
       };
     }),

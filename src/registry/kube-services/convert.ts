@@ -18,6 +18,7 @@ import { buildInstance, SESSION_AFFINITY_METADATA, type Instance } from "../../m
 import type { ServiceScope } from "../../model/service-key.js";
 
 export const SOURCE = "kube-services";
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Metadata keys the conversion writes (all under k8s.io-like names of podreg's own). */
 export const META = {
@@ -98,6 +99,23 @@ export function serviceInstances(v: ServiceInputs): Instance[] {
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+/**
+ * Metadata objects are few distinct values shared by thousands of instances
+ * (one per port name, condition and hint set): one frozen copy each. Bounded:
+ * cleared when it passes MAX_INTERNED, so hostile variety can't grow it.
+ */
+const interned = new Map<string, Readonly<Record<string, string>>>();
+const MAX_INTERNED = 10_000;
+function intern(meta: Record<string, string>): Readonly<Record<string, string>> {
+  const key = JSON.stringify(meta);
+  let v = interned.get(key);
+  if (!v) {
+    if (interned.size >= MAX_INTERNED) interned.clear();
+    interned.set(key, (v = Object.freeze(meta)));
+  }
+  return v;
+}
+
 function baseMeta(svc: SlimService, port: { name: string }): Record<string, string> {
   return {
     [META.serviceType]: svc.type,
@@ -148,8 +166,8 @@ function internalInstances(v: ServiceInputs): Instance[] {
               host: addr,
               port: sp.port,
               protocol: inferProtocol({ name: sp.name, protocol: sp.protocol, appProtocol: sp.appProtocol ?? port?.appProtocol }),
-              metadata,
-              labels: pod?.labels ?? {},
+              metadata: intern(metadata),
+              labels: pod?.labels ?? NO_LABELS,
               zone,
               node: ep.nodeName,
               // A terminating endpoint takes no new calls, even while it still serves those it has.
