@@ -16,6 +16,7 @@ export interface RegistryFlags {
   kubeconfig?: string;
   context?: string[];
   address?: "internal" | "external";
+  staleAfter?: number;
   namespace?: string[];
   allNamespaces?: boolean;
   format: "native" | "dubbo-go";
@@ -51,6 +52,7 @@ export function registryOptions(cmd: Command, registries: { default: string; wha
     .addOption(new Option("--registry <list>", registries.what).default(registries.default))
     .option("--kubeconfig <file>", "kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
     .option("--context <name>", "kubeconfig context; repeat for several clusters (each tagged with its context)", (v: string, prev: string[] = []) => [...prev, v])
+    .addOption(new Option("--stale-after <ms>", "with several sources or clusters: how long a failing one's instances are kept").argParser(integerArg("--stale-after", 0, 86_400_000)).default(300_000))
     .addOption(new Option("--address <kind>", "kube-services: endpoint addresses, or addresses reachable from outside the cluster").choices(["internal", "external"]).default("internal"))
     .option("-n, --namespace <ns...>", "namespace(s) to discover in (default: the pod's own or the context's)")
     .option("-A, --all-namespaces", "discover in every namespace")

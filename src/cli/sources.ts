@@ -23,6 +23,7 @@ export interface SourceFlags {
   requireDeclared?: boolean;
   verifyHosts: boolean;
   address?: "internal" | "external";
+  staleAfter?: number;
 }
 
 /** The names in `--registry`, checked: known, not repeated, `local` only where allowed. */
@@ -75,5 +76,5 @@ export function openSources(f: SourceFlags, o: { logger: Logger; quietRetries?: 
     throw err;
   }
   if (sources.length === 1 && sources[0]!.cluster === undefined) return sources[0]!.discovery;
-  return new AggregateDiscovery({ sources, logger: o.logger });
+  return new AggregateDiscovery({ sources, logger: o.logger, staleAfterMs: f.staleAfter });
 }

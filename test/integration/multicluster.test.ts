@@ -131,10 +131,13 @@ describe("aggregate over two clusters and the local registry (two real control p
   });
 
   it("the CLI reads the same: ls --registry kube-pods,kube-services --context east --context west", async () => {
-    const r = await runCli(["ls", "api", "--json", "--registry", "kube-pods,kube-services", "--context", "east", "--context", "west", "-n", ns], { KUBECONFIG: kubeconfig });
+    const r = await runCli(["ls", "api", "--json", "--registry", "kube-pods,kube-services", "--context", "east", "--context", "west", "-n", ns, "--stale-after", "60000"], { KUBECONFIG: kubeconfig });
     assert.equal(r.code, 0, r.stderr);
     const list = JSON.parse(r.stdout) as { host: string; cluster?: string; sources?: string[] }[];
     assert.deepEqual(list.map((i) => `${i.cluster} ${i.host} ${(i.sources ?? []).join("+")}`).sort(), ["east 10.80.0.41 kube-pods+kube-services", "west 10.80.0.42 ", "west 10.80.0.44 "]);
+    const stale = await runCli(["ls", "--stale-after", "soon"], { KUBECONFIG: kubeconfig });
+    assert.equal(stale.code, 1);
+    assert.match(stale.stderr, /^podreg: PODREG_CONFIG: .*--stale-after must be an integer/m);
     const bad = await runCli(["ls", "--registry", "kube-pods,consul"], { KUBECONFIG: kubeconfig });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^podreg: PODREG_CONFIG: --registry: unknown source "consul"/m);
