@@ -193,7 +193,6 @@ async function kubeFanout(): Promise<void> {
   const rows: string[][] = [];
   for (const mode of ["through podreg serve (RemoteRegistry)", "each to the API server (KubePodsRegistry)"]) {
     const consumers: { close(): Promise<void> }[] = [];
-    const times = new Map<number, number[]>();
     let server: { proc: ChildProcess; url: string } | undefined;
     const listeners: ((i: number, k: string) => void)[] = [];
     for (let i = 0; i < SUBS; i++) {
@@ -231,7 +230,6 @@ async function kubeFanout(): Promise<void> {
       listeners.length = 0;
       if (k >= 3) samples.push(...t.map((x) => x - t0));
     }
-    times.set(0, samples);
     rows.push([mode, num(watches), ms(percentile(samples, 50)), ms(percentile(samples, 99))]);
     for (const c of consumers) await c.close();
     if (server) {

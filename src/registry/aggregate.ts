@@ -19,15 +19,14 @@
  *   never blocks the others: the aggregate is synced once every source has
  *   synced or failed.
  */
-import type { RegistryEvent, RegistryListener, ServiceSelector, StatusListener } from "../model/events.js";
+import type { RegistryEvent } from "../model/events.js";
 import { authority } from "../model/host.js";
 import type { Instance } from "../model/instance.js";
 import type { ServiceKey } from "../model/service-key.js";
 import { systemClock, unref, type Clock } from "../util/clock.js";
 import { silentLogger, type Logger } from "../util/logger.js";
-import { InstanceHub } from "./hub.js";
+import { HubDiscovery } from "./hub-discovery.js";
 import type { Discovery, Subscription } from "./registry.js";
-import { StatusTracker } from "./status.js";
 
 export interface AggregateSource {
   discovery: Discovery;
@@ -49,7 +48,6 @@ export interface AggregateOptions {
 interface Member {
   discovery: Discovery;
   cluster?: string;
-  rank: number;
   /** id -> instance as tagged, by service key. */
   byKey: Map<ServiceKey, Map<string, Instance>>;
   synced: boolean;
@@ -60,24 +58,21 @@ interface Member {
   subs: Subscription[];
 }
 
-export class AggregateDiscovery implements Discovery {
+export class AggregateDiscovery extends HubDiscovery {
   readonly name: string;
-  private readonly hub: InstanceHub;
   private readonly members: Member[];
-  private readonly tracker: StatusTracker;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private started = false;
   private closed = false;
 
   constructor(private readonly o: AggregateOptions) {
+    super({ logger: o.logger ?? silentLogger, now: () => (o.clock ?? systemClock).now() });
     this.clock = o.clock ?? systemClock;
     this.logger = o.logger ?? silentLogger;
-    this.hub = new InstanceHub(this.logger);
-    this.tracker = new StatusTracker(() => this.clock.now(), this.logger);
-    this.members = o.sources.map((s, rank) => {
+    this.members = o.sources.map((s) => {
       const src = "discovery" in s ? s : { discovery: s };
-      return { discovery: src.discovery, cluster: src.cluster, rank, byKey: new Map(), synced: false, failed: false, dropped: false, subs: [] };
+      return { discovery: src.discovery, cluster: src.cluster, byKey: new Map(), synced: false, failed: false, dropped: false, subs: [] };
     });
     this.name = `aggregate(${this.members.map((m) => (m.cluster ? `${m.cluster}:${m.discovery.name}` : m.discovery.name)).join(",")})`;
   }
@@ -87,34 +82,11 @@ export class AggregateDiscovery implements Discovery {
     return this.members[0]!.discovery.resolve(name);
   }
 
-  subscribe(selector: ServiceSelector, listener: RegistryListener): Subscription {
-    this.start();
-    return this.hub.subscribe(selector === "*" ? "*" : this.resolve(selector), listener);
-  }
 
-  instances(service: ServiceSelector): readonly Instance[] {
-    return this.hub.instances(service === "*" ? "*" : this.resolve(service));
-  }
 
-  services(): ServiceKey[] {
-    return this.hub.services();
-  }
 
-  get synced(): boolean {
-    return this.hub.synced;
-  }
 
-  whenSynced(signal?: AbortSignal): Promise<void> {
-    this.start();
-    return this.hub.whenSynced(signal);
-  }
 
-  onStatus(listener: StatusListener): Subscription {
-    this.start();
-    const sub = this.tracker.onStatus(listener);
-    if (this.hub.synced) queueMicrotask(() => listener({ type: "synced" }));
-    return sub;
-  }
 
   async close(): Promise<void> {
     if (this.closed) return;
@@ -127,7 +99,7 @@ export class AggregateDiscovery implements Discovery {
     if (this.o.closeSources !== false) await Promise.allSettled(this.members.map((m) => m.discovery.close()));
   }
 
-  private start(): void {
+  protected override start(): void {
     if (this.started || this.closed) return;
     this.started = true;
     for (const m of this.members) {
@@ -220,8 +192,7 @@ export class AggregateDiscovery implements Discovery {
   private maybeSynced(): void {
     if (this.hub.synced || !this.members.every((m) => m.synced || m.failed)) return;
     this.mergeAll();
-    this.hub.markSynced();
-    this.tracker.markSynced();
+    this.markSynced();
   }
 
   private onSynced(m: Member): void {

@@ -2,12 +2,11 @@
  * An in-memory registry: same contract, no I/O. For unit tests of everything
  * built on a registry, and for a process that balances across a fixed set.
  */
-import type { RegistryListener, ServiceSelector, StatusListener } from "../model/events.js";
 import { buildInstance, type Instance } from "../model/instance.js";
 import { resolveServiceName, type ServiceKey, type ServiceScope } from "../model/service-key.js";
-import type { Logger } from "../util/logger.js";
-import { InstanceHub } from "./hub.js";
-import { validateSpec, type RegistrationHandle, type RegistrationSpec, type Registry, type Subscription } from "./registry.js";
+import { silentLogger, type Logger } from "../util/logger.js";
+import { HubDiscovery } from "./hub-discovery.js";
+import { validateSpec, type RegistrationHandle, type RegistrationSpec, type Registry } from "./registry.js";
 import { ClosedError } from "../errors.js";
 
 export interface MemoryRegistryOptions {
@@ -25,18 +24,17 @@ export interface MemoryRegistryOptions {
   logger?: Logger;
 }
 
-export class MemoryRegistry implements Registry {
+export class MemoryRegistry extends HubDiscovery implements Registry {
   readonly name = "memory";
-  private readonly hub: InstanceHub;
   private seq = 0;
   private closed = false;
   private readonly handles = new Set<RegistrationHandle>();
   private readonly scope: ServiceScope;
 
   constructor(private readonly opts: MemoryRegistryOptions = {}) {
-    this.hub = new InstanceHub(opts.logger);
+    super({ logger: opts.logger ?? silentLogger, now: opts.now ?? Date.now });
     this.scope = { scope: "namespace", defaultNamespace: opts.namespace };
-    this.hub.markSynced();
+    this.markSynced();
   }
 
   resolve(name: string): ServiceKey {
@@ -87,33 +85,6 @@ export class MemoryRegistry implements Registry {
   /** Puts instances as they are (any id, host, source): for tests that need exact instances. */
   set(group: string, instances: readonly Instance[]): void {
     this.hub.setGroup(group, instances);
-  }
-
-  subscribe(selector: ServiceSelector, listener: RegistryListener): Subscription {
-    return this.hub.subscribe(selector === "*" ? "*" : this.resolve(selector), listener);
-  }
-
-  instances(service: ServiceSelector): readonly Instance[] {
-    return this.hub.instances(service === "*" ? "*" : this.resolve(service));
-  }
-
-  services(): ServiceKey[] {
-    return this.hub.services();
-  }
-
-  /** Always synced: one `synced` event. */
-  onStatus(listener: StatusListener): Subscription {
-    let open = true;
-    queueMicrotask(() => open && listener({ type: "synced" }));
-    return { close: () => void (open = false) };
-  }
-
-  get synced(): boolean {
-    return true;
-  }
-
-  whenSynced(signal?: AbortSignal): Promise<void> {
-    return this.hub.whenSynced(signal);
   }
 
   async close(): Promise<void> {

@@ -143,7 +143,11 @@ export async function startServer(o: ServerOptions): Promise<PodregServer> {
       handle: (_q, res) => {
         const all = discovery.instances("*");
         const by = new Map<ServiceKey, Instance[]>();
-        for (const i of all) by.set(i.key, [...(by.get(i.key) ?? []), i]);
+        for (const i of all) {
+          const list = by.get(i.key);
+          if (list) list.push(i);
+          else by.set(i.key, [i]);
+        }
         sendJson(res, 200, { services: [...by.keys()].sort().map((k) => summary(k, by.get(k)!)) });
       },
     },

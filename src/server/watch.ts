@@ -48,7 +48,6 @@ interface Buffered {
 }
 
 export interface WatchStats {
-  clients: number;
   events: Record<"added" | "updated" | "removed", number>;
   /** Clients dropped for not reading. */
   slowDisconnects: number;
@@ -71,7 +70,7 @@ export class WatchFanout {
   private readonly logger: Logger;
   private readonly replay: number;
   private readonly maxBuffered: number;
-  readonly stats: WatchStats = { clients: 0, events: { added: 0, updated: 0, removed: 0 }, slowDisconnects: 0, resumed: 0, snapshots: 0 };
+  readonly stats: WatchStats = { events: { added: 0, updated: 0, removed: 0 }, slowDisconnects: 0, resumed: 0, snapshots: 0 };
 
   constructor(
     private readonly discovery: Discovery,
@@ -96,11 +95,9 @@ export class WatchFanout {
     res.flushHeaders();
     const client: Client = { res, key, resume: lastEventId };
     this.clients.add(client);
-    this.stats.clients = this.clients.size;
     const drop = () => {
       this.clients.delete(client);
-      this.stats.clients = this.clients.size;
-    };
+      };
     req.on("close", drop);
     res.on("close", drop);
     res.on("error", drop);
@@ -113,7 +110,6 @@ export class WatchFanout {
     if (this.keepAlive !== undefined) this.clock.clearTimeout(this.keepAlive);
     for (const c of this.clients) c.res.end();
     this.clients.clear();
-    this.stats.clients = 0;
   }
 
   get clientCount(): number {
@@ -186,8 +182,7 @@ export class WatchFanout {
       this.stats.slowDisconnects++;
       this.logger.warn({ buffered: c.res.writableLength }, "watch client too slow to read: disconnected");
       this.clients.delete(c);
-      this.stats.clients = this.clients.size;
-      c.res.destroy();
+        c.res.destroy();
     }
   }
 }

@@ -10,7 +10,7 @@
  * closes, so none outlives it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -21,6 +21,7 @@ import { createFetch, PodregDispatcher } from "../../client/http.js";
 import { KubePodsRegistry } from "../../registry/kube-pods/registry.js";
 import { RemoteRegistry } from "../../registry/remote/registry.js";
 import type { Registry } from "../../registry/registry.js";
+import { joinHostPort } from "../../model/host.js";
 import { escapeControl } from "../../util/text.js";
 import { fail, integerArg } from "../common.js";
 import { DemoPods } from "./demo-kube.js";
@@ -79,8 +80,7 @@ export function demoCommand(): Command {
         await pods?.close();
         fail(err);
       }
-      const { server, registry, tokenFile } = opened;
-      const token = readFileSync(tokenFile, "utf8").trim();
+      const { server, registry, token } = opened;
       const children = new Map<string, ChildProcess>();
       const discovery = new RemoteRegistry({ url: server.url, namespace: pods?.namespace });
       const dispatcher = new PodregDispatcher({
@@ -128,8 +128,11 @@ export function demoCommand(): Command {
       console.log("Ctrl-C stops everything.");
 
       discovery.subscribe("echo", (ev) => {
-        if (ev.type === "added") console.log(`+ added   echo ${ev.instance.metadata.name ?? "?"} (${ev.instance.metadata.version}) at ${ev.instance.host}:${ev.instance.port}`);
-        if (ev.type === "removed") console.log(`- removed echo ${ev.instance.metadata.name ?? "?"} (${ev.instance.metadata.version}) at ${ev.instance.host}:${ev.instance.port}`);
+        if (ev.type !== "added" && ev.type !== "removed") return;
+        // Metadata comes from whoever registered (pods of the namespace, with --kubeconfig): escaped for the terminal.
+        const i = ev.instance;
+        const what = `echo ${escapeControl(i.metadata.name ?? "?")} (${escapeControl(i.metadata.version ?? "?")}) at ${escapeControl(joinHostPort(i.host, i.port))}`;
+        console.log(ev.type === "added" ? `+ added   ${what}` : `- removed ${what}`);
       });
 
       const start = async (name: string, version: string) => {

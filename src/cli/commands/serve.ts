@@ -29,7 +29,7 @@ export type ServeFlags = RegistryFlags & {
 };
 
 /** Opens the source and the server; what `serve` and `demo` share. */
-export async function openServer(o: ServeFlags, log: pino.Logger): Promise<{ server: PodregServer; registry: Discovery; dataDir: string; tokenFile: string; tokenCreated: boolean }> {
+export async function openServer(o: ServeFlags, log: pino.Logger): Promise<{ server: PodregServer; registry: Discovery; dataDir: string; token: string; tokenFile: string; tokenCreated: boolean }> {
   const dataDir = o.dataDir ?? defaultDataDir();
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const names = sourceNames(o.registry, true);
@@ -61,7 +61,7 @@ export async function openServer(o: ServeFlags, log: pino.Logger): Promise<{ ser
           }
         : undefined,
     });
-    return { server, registry, dataDir, tokenFile, tokenCreated: created };
+    return { server, registry, dataDir, token, tokenFile, tokenCreated: created };
   } catch (err) {
     await registry.close().catch(() => {});
     throw err;

@@ -12,16 +12,13 @@ import { Informer } from "../../kube/informer.js";
 import { podKey, slimPodTransform, type SlimPod } from "../../kube/pods.js";
 import type { ReflectorStats } from "../../kube/reflector.js";
 import { acquireInformer, type Lease } from "../../kube/shared.js";
-import type { RegistryListener, ServiceSelector, StatusListener } from "../../model/events.js";
-import type { Instance } from "../../model/instance.js";
 import { resolveServiceName, type ServiceKey, type ServiceScope } from "../../model/service-key.js";
 import { systemClock, type Clock } from "../../util/clock.js";
 import { stderrLogger, type Logger } from "../../util/logger.js";
 import type { AnnotationCodec } from "../codec.js";
 import { codecByName } from "../codecs/index.js";
-import { InstanceHub } from "../hub.js";
-import { DeregistrationError, validateSpec, type RegistrationHandle, type RegistrationSpec, type Registry, type Subscription } from "../registry.js";
-import { StatusTracker } from "../status.js";
+import { HubDiscovery } from "../hub-discovery.js";
+import { DeregistrationError, validateSpec, type RegistrationHandle, type RegistrationSpec, type Registry } from "../registry.js";
 import { HOSTS_ANNOTATION, SERVICES_ANNOTATION } from "./declarations.js";
 import { podInstances } from "./discovery.js";
 import { ownNamespace, podIdentity, type PodIdentity } from "./identity.js";
@@ -98,12 +95,11 @@ const objectId = (o: object): number => {
   return id;
 };
 
-export class KubePodsRegistry implements Registry {
+export class KubePodsRegistry extends HubDiscovery implements Registry {
   readonly name = "kube-pods";
   readonly client: KubeClient;
   readonly codec: AnnotationCodec;
   private readonly ownClient: boolean;
-  private readonly hub: InstanceHub;
   private readonly logger: Logger;
   private leases: Lease<SlimPod>[] | undefined;
   private readonly unhooks: (() => void)[] = [];
@@ -114,17 +110,15 @@ export class KubePodsRegistry implements Registry {
   private closed = false;
   private closing: Promise<void> | undefined;
   private signalHandler: ((sig: NodeJS.Signals) => void) | undefined;
-  private readonly tracker: StatusTracker;
   private readonly usedWriters = new Map<string, PodAnnotationWriter>();
   private scopeCache: ServiceScope | undefined;
 
   constructor(private readonly o: KubePodsRegistryOptions = {}) {
+    super({ logger: o.logger ?? stderrLogger, now: () => (o.clock ?? systemClock).now() });
     this.ownClient = !o.client;
     this.client = o.client ?? new KubeClient(loadKubeConfig(o.kubeConfig));
     this.codec = typeof o.codec === "object" ? o.codec : codecByName(o.codec ?? "native");
     this.logger = o.logger ?? stderrLogger;
-    this.hub = new InstanceHub(this.logger);
-    this.tracker = new StatusTracker(() => (o.clock ?? systemClock).now(), this.logger);
   }
 
   /** The namespaces discovery watches ("*" = all). */
@@ -177,31 +171,6 @@ export class KubePodsRegistry implements Registry {
     return handle;
   }
 
-  /** Starts discovery (one shared watch per namespace), then the snapshot once synced, then deltas. */
-  subscribe(selector: ServiceSelector, listener: RegistryListener): Subscription {
-    this.watch();
-    return this.hub.subscribe(selector === "*" ? "*" : this.resolve(selector), listener);
-  }
-
-  /** A read of the cache: starts nothing (empty until subscribe/whenSynced/onStatus started discovery and it synced). */
-  instances(service: ServiceSelector): readonly Instance[] {
-    return this.hub.instances(service === "*" ? "*" : this.resolve(service));
-  }
-
-  /** A read of the cache, like instances(). */
-  services(): ServiceKey[] {
-    return this.hub.services();
-  }
-
-  get synced(): boolean {
-    return this.hub.synced;
-  }
-
-  whenSynced(signal?: AbortSignal): Promise<void> {
-    this.watch();
-    return this.hub.whenSynced(signal);
-  }
-
   stats(): KubePodsStats {
     const leases = this.leases ?? [];
     return {
@@ -211,16 +180,6 @@ export class KubePodsRegistry implements Registry {
       lastError: leases.find((l) => l.informer.lastError)?.informer.lastError,
       watches: leases.map((l) => l.informer.stats),
     };
-  }
-
-  /**
-   * `synced` once the first full state is in, `failing` when a watch starts
-   * failing (it retries; the cache keeps serving), `recovered` when the API
-   * server answers again. Delivered asynchronously, in order.
-   */
-  onStatus(listener: StatusListener): Subscription {
-    this.watch();
-    return this.tracker.onStatus(listener);
   }
 
   /**
@@ -291,7 +250,7 @@ export class KubePodsRegistry implements Registry {
   }
 
   /** Starts discovery on first use: a process that only registers never watches. */
-  private watch(): void {
+  protected override start(): void {
     if (this.leases || this.closed) return;
     const nss = this.namespaces;
     const transform = slimPodTransform([this.codec.annotationKey, SERVICES_ANNOTATION, HOSTS_ANNOTATION]);
@@ -330,8 +289,7 @@ export class KubePodsRegistry implements Registry {
     const leases = this.leases;
     void Promise.all(leases.map((l) => l.informer.whenSynced())).then(() => {
       if (this.closed) return;
-      this.hub.markSynced();
-      this.tracker.markSynced();
+      this.markSynced();
     });
   }
 

@@ -24,15 +24,12 @@ import { Informer } from "../../kube/informer.js";
 import type { KubeConfigOptions } from "../../kube/options.js";
 import { podKey, slimPodTransform, type SlimPod } from "../../kube/pods.js";
 import type { Versioned } from "../../kube/store.js";
-import type { RegistryListener, ServiceSelector, StatusListener } from "../../model/events.js";
-import type { Instance } from "../../model/instance.js";
+import { sameRecord } from "../../model/instance.js";
 import { resolveServiceName, type ServiceKey, type ServiceScope } from "../../model/service-key.js";
 import { systemClock, type Clock } from "../../util/clock.js";
 import { stderrLogger, type Logger } from "../../util/logger.js";
-import { InstanceHub } from "../hub.js";
+import { HubDiscovery } from "../hub-discovery.js";
 import { ownNamespace } from "../kube-pods/identity.js";
-import type { Discovery, Subscription } from "../registry.js";
-import { StatusTracker } from "../status.js";
 import { serviceInstances, SOURCE } from "./convert.js";
 
 export interface KubeServicesRegistryOptions {
@@ -55,13 +52,11 @@ export interface KubeServicesRegistryOptions {
 
 type Kind = "services" | "slices" | "pods" | "nodes" | "ingresses";
 
-export class KubeServicesRegistry implements Discovery {
+export class KubeServicesRegistry extends HubDiscovery {
   readonly name = SOURCE;
   readonly client: KubeClient;
   private readonly ownClient: boolean;
-  private readonly hub: InstanceHub;
   private readonly logger: Logger;
-  private readonly tracker: StatusTracker;
   private readonly informers: { kind: Kind; informer: Informer<Versioned> }[] = [];
   private readonly svcs = new Map<string, SlimService>();
   private readonly slices = new Map<string, SlimEndpointSlice>();
@@ -78,11 +73,10 @@ export class KubeServicesRegistry implements Discovery {
   private scopeCache: ServiceScope | undefined;
 
   constructor(private readonly o: KubeServicesRegistryOptions = {}) {
+    super({ logger: o.logger ?? stderrLogger, now: () => (o.clock ?? systemClock).now() });
     this.ownClient = !o.client;
     this.client = o.client ?? new KubeClient(loadKubeConfig(o.kubeConfig));
     this.logger = o.logger ?? stderrLogger;
-    this.hub = new InstanceHub(this.logger);
-    this.tracker = new StatusTracker(() => (o.clock ?? systemClock).now(), this.logger);
   }
 
   get namespaces(): string[] {
@@ -104,34 +98,11 @@ export class KubeServicesRegistry implements Discovery {
     return resolveServiceName(name, this.scope);
   }
 
-  subscribe(selector: ServiceSelector, listener: RegistryListener): Subscription {
-    this.start();
-    return this.hub.subscribe(selector === "*" ? "*" : this.resolve(selector), listener);
-  }
 
-  instances(service: ServiceSelector): readonly Instance[] {
-    return this.hub.instances(service === "*" ? "*" : this.resolve(service));
-  }
 
-  services(): ServiceKey[] {
-    return this.hub.services();
-  }
 
-  get synced(): boolean {
-    return this.ready;
-  }
 
-  whenSynced(signal?: AbortSignal): Promise<void> {
-    this.start();
-    return this.hub.whenSynced(signal);
-  }
 
-  onStatus(listener: StatusListener): Subscription {
-    this.start();
-    const sub = this.tracker.onStatus(listener);
-    if (this.ready) queueMicrotask(() => listener({ type: "synced" }));
-    return sub;
-  }
 
   async close(): Promise<void> {
     if (this.closed) return;
@@ -142,7 +113,7 @@ export class KubeServicesRegistry implements Discovery {
   }
 
   /** Starts the informers on first use; synced once every required one has listed. */
-  private start(): void {
+  protected override start(): void {
     if (this.started || this.closed) return;
     this.started = true;
     const nss = this.namespaces;
@@ -183,8 +154,7 @@ export class KubeServicesRegistry implements Discovery {
         if (this.closed) return;
         this.ready = true;
         for (const key of this.svcs.keys()) this.recompute(key);
-        this.hub.markSynced();
-        this.tracker.markSynced();
+        this.markSynced();
       },
       () => {}, // stopped before syncing (close)
     );
@@ -250,7 +220,7 @@ export class KubeServicesRegistry implements Discovery {
     if (type === "delete") this.pods.delete(key);
     else this.pods.set(key, p);
     // Only labels and start time matter here: a status-only change moves nothing.
-    if (type === "set" && old && old.startTime === p.startTime && JSON.stringify(old.labels) === JSON.stringify(p.labels)) return;
+    if (type === "set" && old && old.startTime === p.startTime && sameRecord(old.labels, p.labels)) return;
     for (const svc of this.servicesByPod.get(key) ?? []) this.recompute(svc);
   }
 

@@ -17,13 +17,12 @@
  */
 import { randomUUID } from "node:crypto";
 import { ClosedError, NotFoundError, RegistrationError } from "../../errors.js";
-import type { RegistryListener, ServiceSelector, StatusListener } from "../../model/events.js";
 import { buildInstance, type Instance } from "../../model/instance.js";
 import { resolveServiceName, type ServiceKey, type ServiceScope } from "../../model/service-key.js";
 import { systemClock, unref, type Clock } from "../../util/clock.js";
 import { silentLogger, type Logger } from "../../util/logger.js";
-import { InstanceHub } from "../hub.js";
-import { validateSpec, type Registry, type RegistrationHandle, type RegistrationSpec, type Subscription } from "../registry.js";
+import { HubDiscovery } from "../hub-discovery.js";
+import { validateSpec, type Registry, type RegistrationHandle, type RegistrationSpec } from "../registry.js";
 import { DurableMap } from "./store.js";
 
 export type LocalKind = "ephemeral" | "persistent";
@@ -62,9 +61,8 @@ export const DEFAULT_TTL_MS = 10_000;
 export const MAX_TTL_MS = 3_600_000;
 const ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-export class LocalRegistry implements Registry {
+export class LocalRegistry extends HubDiscovery implements Registry {
   readonly name = "local";
-  private readonly hub: InstanceHub;
   private readonly store: DurableMap<LocalEntry> | undefined;
   /** Persistent entries when there is no dataDir. */
   private readonly volatile = new Map<string, LocalEntry>();
@@ -81,14 +79,14 @@ export class LocalRegistry implements Registry {
 
   /** Opens the store under dataDir (throws ConfigError if another process holds it or it is damaged). */
   constructor(private readonly opts: LocalRegistryOptions = {}) {
+    super({ logger: opts.logger ?? silentLogger, now: () => (opts.clock ?? systemClock).now() });
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger ?? silentLogger;
     this.ttlMs = opts.ttlMs ?? DEFAULT_TTL_MS;
     this.scope = { scope: "namespace", defaultNamespace: opts.namespace };
-    this.hub = new InstanceHub(this.logger);
     this.store = opts.dataDir ? DurableMap.open<LocalEntry>({ dir: opts.dataDir }) : undefined;
     for (const e of this.store?.values() ?? []) this.publish(e);
-    this.hub.markSynced();
+    this.markSynced();
   }
 
   resolve(name: string): ServiceKey {
@@ -193,33 +191,6 @@ export class LocalRegistry implements Registry {
 
   entries(): LocalEntry[] {
     return [...this.ephemeral.values(), ...(this.store?.values() ?? this.volatile.values())];
-  }
-
-  subscribe(selector: ServiceSelector, listener: RegistryListener): Subscription {
-    return this.hub.subscribe(selector === "*" ? "*" : this.resolve(selector), listener);
-  }
-
-  instances(service: ServiceSelector): readonly Instance[] {
-    return this.hub.instances(service === "*" ? "*" : this.resolve(service));
-  }
-
-  services(): ServiceKey[] {
-    return this.hub.services();
-  }
-
-  /** Always synced (its state is its own): one `synced` event. */
-  onStatus(listener: StatusListener): Subscription {
-    let open = true;
-    queueMicrotask(() => open && listener({ type: "synced" }));
-    return { close: () => void (open = false) };
-  }
-
-  get synced(): boolean {
-    return true;
-  }
-
-  whenSynced(signal?: AbortSignal): Promise<void> {
-    return this.hub.whenSynced(signal);
   }
 
   /** Deregisters this process's own registrations at once, stops leases, and releases the store (persistent entries stay on disk). */

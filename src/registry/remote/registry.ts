@@ -12,16 +12,14 @@
 import { randomUUID } from "node:crypto";
 import { request, type Dispatcher } from "undici";
 import { BadRequestError, ClosedError, NotFoundError, PodregError, RegistrationError, ServerError, TooLargeError, UnauthorizedError } from "../../errors.js";
-import type { RegistryEvent, RegistryListener, ServiceSelector, StatusListener } from "../../model/events.js";
-import type { Instance } from "../../model/instance.js";
+import type { RegistryEvent } from "../../model/events.js";
 import { resolveServiceName, type ServiceKey } from "../../model/service-key.js";
 import { Backoff } from "../../util/backoff.js";
 import { sleep, systemClock, unref, type Clock } from "../../util/clock.js";
 import { silentLogger, type Logger } from "../../util/logger.js";
 import { scopedSignal } from "../../util/signal.js";
-import { InstanceHub } from "../hub.js";
-import { validateSpec, type Registry, type RegistrationHandle, type RegistrationSpec, type Subscription } from "../registry.js";
-import { StatusTracker } from "../status.js";
+import { HubDiscovery } from "../hub-discovery.js";
+import { validateSpec, type Registry, type RegistrationHandle, type RegistrationSpec } from "../registry.js";
 import { readEventStream } from "./sse.js";
 
 export interface RemoteRegistryOptions {
@@ -48,10 +46,8 @@ const ERRORS: Record<string, new (message: string) => PodregError> = {
   PODREG_TOO_LARGE: TooLargeError,
 };
 
-export class RemoteRegistry implements Registry {
+export class RemoteRegistry extends HubDiscovery implements Registry {
   readonly name = "remote";
-  private readonly hub: InstanceHub;
-  private readonly status: StatusTracker;
   private readonly base: string;
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -64,45 +60,21 @@ export class RemoteRegistry implements Registry {
   reconnects = 0;
 
   constructor(private readonly o: RemoteRegistryOptions) {
+    super({ logger: o.logger ?? silentLogger, now: () => (o.clock ?? systemClock).now() });
     this.base = o.url.replace(/\/+$/, "");
     this.clock = o.clock ?? systemClock;
     this.logger = o.logger ?? silentLogger;
-    this.hub = new InstanceHub(this.logger);
-    this.status = new StatusTracker(() => this.clock.now(), this.logger);
   }
 
   resolve(name: string): ServiceKey {
     return resolveServiceName(name, { scope: "namespace", defaultNamespace: this.o.namespace });
   }
 
-  subscribe(selector: ServiceSelector, listener: RegistryListener): Subscription {
-    this.start();
-    return this.hub.subscribe(selector === "*" ? "*" : this.resolve(selector), listener);
-  }
 
-  instances(service: ServiceSelector): readonly Instance[] {
-    return this.hub.instances(service === "*" ? "*" : this.resolve(service));
-  }
 
-  services(): ServiceKey[] {
-    return this.hub.services();
-  }
 
-  get synced(): boolean {
-    return this.hub.synced;
-  }
 
-  whenSynced(signal?: AbortSignal): Promise<void> {
-    this.start();
-    return this.hub.whenSynced(signal);
-  }
 
-  onStatus(listener: StatusListener): Subscription {
-    this.start();
-    const sub = this.status.onStatus(listener);
-    if (this.hub.synced) queueMicrotask(() => listener({ type: "synced" }));
-    return sub;
-  }
 
   async register(spec: RegistrationSpec, opts: { signal?: AbortSignal } = {}): Promise<RegistrationHandle> {
     if (this.closed) throw new ClosedError("the remote registry is closed");
@@ -163,7 +135,7 @@ export class RemoteRegistry implements Registry {
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
-  private start(): void {
+  protected override start(): void {
     if (this.started || this.closed) return;
     this.started = true;
     void this.watchLoop();
@@ -181,7 +153,7 @@ export class RemoteRegistry implements Registry {
           dispatcher: this.o.dispatcher,
           onOpen: () => {
             backoff.reset();
-            this.status.recover(this);
+            this.tracker.recover(this);
           },
           onEvent: (ev) => this.apply(ev.event, ev.data, ev.id),
         });
@@ -190,7 +162,7 @@ export class RemoteRegistry implements Registry {
       } catch (err) {
         if (signal.aborted) return;
         const e = err instanceof PodregError ? err : new ServerError(`watch: ${(err as Error).message}`, (err as { status?: number }).status, { cause: err });
-        this.status.fail(this, e);
+        this.tracker.fail(this, e);
         this.reconnects++;
         this.logger.debug({ err: e }, "watch lost; reconnecting");
         await sleep(backoff.next(), { clock: this.clock, signal }).catch(() => {});
@@ -210,8 +182,7 @@ export class RemoteRegistry implements Registry {
       const ids = new Set(ev.instances.map((i) => i.id));
       for (const i of this.hub.all()) if (!ids.has(i.id)) this.hub.deleteGroup(i.id);
       for (const i of ev.instances) this.hub.setGroup(i.id, [i]);
-      this.hub.markSynced();
-      this.status.markSynced();
+      this.markSynced();
     } else if (ev.type === "added" || ev.type === "updated") this.hub.setGroup(ev.instance.id, [ev.instance]);
     else if (ev.type === "removed") this.hub.deleteGroup(ev.instance.id);
     else throw new ServerError(`the watch sent an unknown event ${JSON.stringify(type).slice(0, 40)}`);

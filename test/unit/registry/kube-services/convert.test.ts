@@ -148,6 +148,11 @@ describe("serviceInstances: external addresses", () => {
     assert.deepEqual(got.map((i) => [i.host, i.port, i.protocol, i.metadata[META.ingressHost], i.metadata[META.ingressPath]]), [["203.0.113.80", 443, "https", "shop.example.com", "/web"]]);
   });
 
+  it("spec.externalIPs: those addresses with the service port", () => {
+    const got = run({ service: svcRaw({ selector: { a: "b" }, externalIPs: ["198.51.100.9"], ports: [{ name: "grpc", port: 9000 }] }), address: "external" });
+    assert.deepEqual(got.map((i) => [i.host, i.port, i.protocol, i.metadata[META.address]]), [["198.51.100.9", 9000, "grpc", "external-ip"]]);
+  });
+
   it("a ClusterIP Service without external addresses has none", () => {
     assert.deepEqual(run({ service: svcRaw({ selector: { a: "b" }, ports: [{ name: "http", port: 80 }] }), nodes, address: "external" }), []);
   });
