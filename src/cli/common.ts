@@ -15,6 +15,7 @@ export interface RegistryFlags {
   registry: string;
   kubeconfig?: string;
   context?: string[];
+  clusters?: string;
   address?: "internal" | "external";
   staleAfter?: number;
   namespace?: string[];
@@ -52,6 +53,7 @@ export function registryOptions(cmd: Command, registries: { default: string; wha
     .addOption(new Option("--registry <list>", registries.what).default(registries.default))
     .option("--kubeconfig <file>", "kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
     .option("--context <name>", "kubeconfig context; repeat for several clusters (each tagged with its context)", (v: string, prev: string[] = []) => [...prev, v])
+    .option("--clusters <file>", "a YAML or JSON file listing clusters (name, kubeconfig, context, namespaces), instead of --context")
     .addOption(new Option("--stale-after <ms>", "with several sources or clusters: how long a failing one's instances are kept").argParser(integerArg("--stale-after", 0, 86_400_000)).default(300_000))
     .addOption(new Option("--address <kind>", "kube-services: endpoint addresses, or addresses reachable from outside the cluster").choices(["internal", "external"]).default("internal"))
     .option("-n, --namespace <ns...>", "namespace(s) to discover in (default: the pod's own or the context's)")
@@ -92,7 +94,7 @@ export function openRegistry(
   extra: { handleSignals?: boolean; logger?: Logger; allowAnyHost?: boolean; deregisterTimeoutMs?: number; quietRetries?: boolean } = {},
 ): Registry {
   if (f.server) return openRemote(f, extra.logger ?? stderrLogger);
-  if (sourceNames(f.registry, false).join() !== "kube-pods" || (f.context?.length ?? 0) > 1) {
+  if (sourceNames(f.registry, false).join() !== "kube-pods" || (f.context?.length ?? 0) > 1 || f.clusters !== undefined) {
     throw new ConfigError("registrations go into one cluster's pods: --registry kube-pods and at most one --context (or --server URL)");
   }
   return new KubePodsRegistry({

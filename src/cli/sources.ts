@@ -1,9 +1,11 @@
 /**
  * Which sources a command reads: `--registry kube-pods,kube-services[,local]`
- * in order of precedence, once per `--context` (each a cluster, named by its
- * context), aggregated when there is more than one.
+ * in order of precedence, once per cluster (`--context`, each named by its
+ * context, or the entries of `--clusters FILE`), aggregated when there is
+ * more than one.
  */
 import { ConfigError } from "../errors.js";
+import { loadClusters, type ClusterEntry } from "./clusters.js";
 import { AggregateDiscovery, type AggregateSource } from "../registry/aggregate.js";
 import { KubePodsRegistry } from "../registry/kube-pods/registry.js";
 import { KubeServicesRegistry } from "../registry/kube-services/registry.js";
@@ -17,6 +19,8 @@ export interface SourceFlags {
   registry: string;
   kubeconfig?: string;
   context?: string[];
+  /** A clusters file (see clusters.ts): instead of --context. */
+  clusters?: string;
   namespace?: string[];
   allNamespaces?: boolean;
   format: "native" | "dubbo-go";
@@ -43,18 +47,19 @@ export function sourceNames(list: string, allowLocal: boolean): string[] {
  */
 export function openSources(f: SourceFlags, o: { logger: Logger; quietRetries?: boolean; local?: LocalRegistry; allowLocal?: boolean }): Discovery {
   const names = sourceNames(f.registry, o.allowLocal ?? false);
-  const contexts = f.context && f.context.length > 0 ? f.context : [undefined];
-  const namespaces = f.allNamespaces ? ("all" as const) : f.namespace;
+  const clusters = clusterList(f);
   const sources: AggregateSource[] = [];
   try {
-    for (const context of contexts) {
-      const cluster = contexts.length > 1 ? context : undefined;
+    for (const [i, c] of clusters.entries()) {
+      const namespaces = c.namespaces ?? (f.allNamespaces ? ("all" as const) : f.namespace);
       for (const name of names) {
         if (name === "local") {
-          if (cluster === undefined || context === contexts[0]) sources.push({ discovery: o.local ?? new LocalRegistry({ logger: o.logger }) });
+          // One local registry, whatever the number of clusters.
+          if (i === 0) sources.push({ discovery: o.local ?? new LocalRegistry({ logger: o.logger }) });
           continue;
         }
-        const kubeConfig = { kubeconfig: f.kubeconfig, context };
+        const cluster = c.name;
+        const kubeConfig = { kubeconfig: c.kubeconfig ?? f.kubeconfig, context: c.context };
         const discovery =
           name === "kube-services"
             ? new KubeServicesRegistry({ kubeConfig, namespaces, address: f.address, logger: o.logger, quietRetries: o.quietRetries })
@@ -77,4 +82,19 @@ export function openSources(f: SourceFlags, o: { logger: Logger; quietRetries?: 
   }
   if (sources.length === 1 && sources[0]!.cluster === undefined) return sources[0]!.discovery;
   return new AggregateDiscovery({ sources, logger: o.logger, staleAfterMs: f.staleAfter });
+}
+
+/**
+ * The clusters to read: the clusters file's, else one per --context (named
+ * by it) when there are several, else one unnamed (instances untagged).
+ */
+function clusterList(f: SourceFlags): (Omit<ClusterEntry, "name"> & { name?: string })[] {
+  if (f.clusters !== undefined) {
+    if ((f.context?.length ?? 0) > 0) throw new ConfigError("--clusters and --context: name the clusters in one place (the file's entries take a context each)");
+    return loadClusters(f.clusters);
+  }
+  const contexts = f.context ?? [];
+  if (contexts.length <= 1) return [{ context: contexts[0] }];
+  if (new Set(contexts).size !== contexts.length) throw new ConfigError("--context: a context is named twice");
+  return contexts.map((context) => ({ name: context, context }));
 }

@@ -15,15 +15,12 @@
  * never fails when the balancer is built, and a bad value gets the same
  * message either way.
  */
-import { readFile } from "node:fs/promises";
-import { extname } from "node:path";
-import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { type HealthCheckConfig, healthCheckSchema } from "../balancer/health-check.js";
 import { type OutlierConfig, outlierSchema } from "../balancer/outlier.js";
 import type { BalancerConfig } from "../balancer/types.js";
-import { balancerSchema, configProblems, delayMs, int, nonNegative, pathText, type Same } from "../balancer/config.js";
-import { ConfigError } from "../errors.js";
+import { balancerSchema, configProblems, delayMs, int, nonNegative, type Same } from "../balancer/config.js";
+import { problemsError, readConfigFile, type Locate } from "../util/config-file.js";
 import type { RoutingConfig } from "../router/router.js";
 import { parseSelector } from "../router/selector.js";
 
@@ -149,20 +146,10 @@ const shapes: [
 ] = [true, true, true];
 void shapes;
 
-/** Finds the line of a path in the source text, when there is one. */
-type Locate = (path: readonly PropertyKey[]) => number | undefined;
-
 function validate(input: unknown, source: string | undefined, locate?: Locate): ClientConfig {
   const result = clientConfigSchema.safeParse(input);
   if (result.success) return result.data;
-  const located = configProblems(result.error.issues).map((p) => ({ ...p, line: locate?.(p.path) }));
-  // In a file, problems read top to bottom.
-  located.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
-  const lines = located.map((p) => {
-    const where = p.path.length > 0 ? pathText(p.path) : "(root)";
-    return `  ${where}${p.line === undefined ? "" : ` (line ${p.line})`}: ${p.message}`;
-  });
-  throw new ConfigError(`invalid client config${source === undefined ? "" : ` in ${source}`}:\n${lines.join("\n")}`, { cause: result.error });
+  throw problemsError("client config", source, configProblems(result.error.issues), locate, result.error);
 }
 
 /** Validates `input`; ConfigError lists every problem with its path. `source` names it in messages. */
@@ -172,45 +159,7 @@ export function parseClientConfig(input: unknown, source?: string): ClientConfig
 
 /** Reads a YAML (.yaml, .yml) or JSON (.json) file; an empty YAML file is an empty config. */
 export async function loadClientConfig(path: string): Promise<ClientConfig> {
-  const ext = extname(path).toLowerCase();
-  if (ext !== ".yaml" && ext !== ".yml" && ext !== ".json") throw new ConfigError(`client config ${path}: unknown extension ${JSON.stringify(ext)}; use .yaml, .yml or .json`);
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(`client config ${path}: ${code === "ENOENT" ? "file not found" : `cannot read: ${(err as Error).message}`}`, { cause: err });
-  }
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true });
-  const locate: Locate = (p) => {
-    // The deepest node that exists: a missing key is reported at its parent.
-    for (let n = p.length; n >= 0; n--) {
-      const node = doc.getIn(p.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node?.range !== undefined) return lineCounter.linePos(node.range[0]).line;
-    }
-    return undefined;
-  };
-  let data: unknown;
-  if (ext === ".json") {
-    try {
-      data = JSON.parse(text);
-    } catch (err) {
-      const pos = /position (\d+)/.exec((err as Error).message)?.[1];
-      const before = pos === undefined ? undefined : text.slice(0, Number(pos)).split("\n");
-      const at = before === undefined ? "" : `:${before.length}:${(before.at(-1)?.length ?? 0) + 1}`;
-      throw new ConfigError(`client config ${path}${at}: invalid JSON: ${(err as Error).message}`, { cause: err });
-    }
-  } else {
-    const first = doc.errors[0];
-    if (first !== undefined) {
-      const at = first.linePos?.[0];
-      // prettyErrors appends the place and a source excerpt; the place goes in front instead.
-      const message = (first.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:$/, "");
-      throw new ConfigError(`client config ${path}${at === undefined ? "" : `:${at.line}:${at.col}`}: invalid YAML: ${message}`, { cause: first });
-    }
-    data = doc.toJS() ?? {};
-  }
+  const { data, locate } = readConfigFile(path, "client config");
   return validate(data, path, locate);
 }
 

@@ -135,6 +135,13 @@ describe("aggregate over two clusters and the local registry (two real control p
     assert.equal(r.code, 0, r.stderr);
     const list = JSON.parse(r.stdout) as { host: string; cluster?: string; sources?: string[] }[];
     assert.deepEqual(list.map((i) => `${i.cluster} ${i.host} ${(i.sources ?? []).join("+")}`).sort(), ["east 10.80.0.41 kube-pods+kube-services", "west 10.80.0.42 ", "west 10.80.0.44 "]);
+    // The same clusters from a file, named there (not by their contexts), each with its own kubeconfig.
+    const clustersFile = join(tmp, "clusters.yaml");
+    writeFileSync(clustersFile, `clusters:\n  - name: dc1\n    context: east\n    kubeconfig: ${kubeconfig}\n  - name: dc2\n    context: west\n    kubeconfig: ${kubeconfig}\n    namespaces: [${ns}]\n`);
+    const viaFile = await runCli(["ls", "api", "--json", "--registry", "kube-pods,kube-services", "--clusters", clustersFile, "-n", ns], { KUBECONFIG: "/nonexistent" });
+    assert.equal(viaFile.code, 0, viaFile.stderr);
+    const fromFile = JSON.parse(viaFile.stdout) as { host: string; cluster?: string }[];
+    assert.deepEqual(fromFile.map((i) => `${i.cluster} ${i.host}`).sort(), ["dc1 10.80.0.41", "dc2 10.80.0.42", "dc2 10.80.0.44"]);
     const stale = await runCli(["ls", "--stale-after", "soon"], { KUBECONFIG: kubeconfig });
     assert.equal(stale.code, 1);
     assert.match(stale.stderr, /^podreg: PODREG_CONFIG: .*--stale-after must be an integer/m);

@@ -52,7 +52,7 @@ describe("the Discovery contract, kube-pods on a real API server", () => {
     assert.deepEqual(r.services(), []);
     assert.equal(informerCount(client), 0, "a read opened no watch");
     r.subscribe("echo", () => {});
-    assert.equal(informerCount(client), 1);
+    assert.equal(informerCount(client), 2, "the namespace's pods and the Nodes (zones)");
     await r.whenSynced();
     assert.deepEqual(r.services(), [`${ns}/echo`]);
     await r.close();
@@ -83,9 +83,9 @@ describe("the Discovery contract, kube-pods on a real API server", () => {
     const b = new KubePodsRegistry({ client, namespaces: [ns], handleSignals: false });
     const c = new KubePodsRegistry({ client, namespaces: [ns], handleSignals: false, inactivityTimeoutMs: 60_000 });
     await Promise.all([a.whenSynced(), b.whenSynced()]);
-    assert.equal(informerCount(client), 1, "same options: one watch");
+    assert.equal(informerCount(client), 2, "same options: one pod watch (and one Nodes watch for every registry)");
     await c.whenSynced();
-    assert.equal(informerCount(client), 2, "another inactivity timeout: a watch of its own");
+    assert.equal(informerCount(client), 3, "another inactivity timeout: a pod watch of its own, the same Nodes watch");
     await Promise.all([a.close(), b.close(), c.close()]);
     assert.equal(informerCount(client), 0);
   });

@@ -16,6 +16,8 @@ export interface PodInstancesOptions extends ClaimPolicy {
   includeNotReady?: boolean;
   /** How services are keyed (default: per namespace). */
   scope?: ServiceScope;
+  /** The zone of the pod's Node, used when neither the entry's metadata nor the pod's labels name one. */
+  nodeZone?: string;
 }
 
 /** `refused`: entries the pod may not advertise (declarations.ts), with why; the pod's other entries are kept. */
@@ -66,7 +68,7 @@ export function podInstances(pod: SlimPod, opts: PodInstancesOptions): PodInstan
         weight: ep.weight,
         metadata: ep.metadata,
         labels: pod.labels,
-        zone: ep.metadata.zone ?? pod.labels[ZONE_LABEL],
+        zone: ep.metadata.zone ?? pod.labels[ZONE_LABEL] ?? opts.nodeZone,
         node: pod.nodeName,
         namespace: pod.namespace,
         ready: pod.ready,

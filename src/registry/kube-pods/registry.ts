@@ -21,6 +21,7 @@ import { HubDiscovery } from "../hub-discovery.js";
 import { DeregistrationError, validateSpec, type RegistrationHandle, type RegistrationSpec, type Registry } from "../registry.js";
 import { HOSTS_ANNOTATION, SERVICES_ANNOTATION } from "./declarations.js";
 import { podInstances } from "./discovery.js";
+import { NodeZones } from "./node-zones.js";
 import { ownNamespace, podIdentity, type PodIdentity } from "./identity.js";
 import { PodAnnotationWriter } from "./writer.js";
 import { ClosedError } from "../../errors.js";
@@ -58,6 +59,12 @@ export interface KubePodsRegistryOptions {
   handleSignals?: boolean;
   /** Bound on deregistration at close or on a signal; failures are retried within it. Default 5000 ms. */
   deregisterTimeoutMs?: number;
+  /**
+   * Consumers: give instances the zone of their pod's Node when neither the
+   * entry's metadata nor the pod's labels name one (default true). Needs
+   * list/watch on nodes (a ClusterRole); refused, zones come from pods only.
+   */
+  zonesFromNodes?: boolean;
   /** Log list/watch retries at debug instead of warn, for hosts that report outages from onStatus() (the CLI does). */
   quietRetries?: boolean;
   /** Watch inactivity timeout (see Reflector). */
@@ -112,6 +119,9 @@ export class KubePodsRegistry extends HubDiscovery implements Registry {
   private signalHandler: ((sig: NodeJS.Signals) => void) | undefined;
   private readonly usedWriters = new Map<string, PodAnnotationWriter>();
   private scopeCache: ServiceScope | undefined;
+  private nodeZones: NodeZones | undefined;
+  /** Pods by node, to re-convert a node's pods when its zone changes. */
+  private readonly podsOnNode = new Map<string, Map<string, SlimPod>>();
 
   constructor(private readonly o: KubePodsRegistryOptions = {}) {
     super({ logger: o.logger ?? stderrLogger, now: () => (o.clock ?? systemClock).now() });
@@ -201,7 +211,7 @@ export class KubePodsRegistry extends HubDiscovery implements Registry {
     this.removeSignalHandlers();
     this.hub.close();
     for (const u of this.unhooks) u();
-    await Promise.all((this.leases ?? []).map((l) => l.release()));
+    await Promise.all([...(this.leases ?? []).map((l) => l.release()), this.nodeZones?.close()]);
     await Promise.all([...this.usedWriters.keys()].map((k) => this.releaseWriter(k)));
     if (this.ownClient) this.client.close();
     const failed = results.flatMap((r) => (r.status === "rejected" ? [r.reason as Error] : []));
@@ -276,26 +286,55 @@ export class KubePodsRegistry extends HubDiscovery implements Registry {
           }),
       );
     });
+    if (this.o.zonesFromNodes !== false) {
+      this.nodeZones = new NodeZones({
+        client: this.client,
+        clock: this.o.clock,
+        logger: this.logger,
+        quietRetries: this.o.quietRetries,
+        onChange: (node) => {
+          for (const pod of this.podsOnNode.get(node)?.values() ?? []) this.onPod(pod);
+        },
+      });
+    }
     for (const lease of this.leases) {
       this.unhooks.push(
         lease.informer.onHealth((h) => (h.type === "failing" ? this.tracker.fail(lease, h.error) : this.tracker.recover(lease))),
         lease.informer.addHandler({
           onAdd: (p) => this.onPod(p),
-          onUpdate: (_, p) => this.onPod(p),
-          onDelete: (p) => this.hub.deleteGroup(podKey(p)),
+          onUpdate: (old, p) => {
+            if (old.nodeName !== p.nodeName) this.indexNode(old, false);
+            this.onPod(p);
+          },
+          onDelete: (p) => {
+            this.indexNode(p, false);
+            this.hub.deleteGroup(podKey(p));
+          },
         }),
       );
     }
     const leases = this.leases;
-    void Promise.all(leases.map((l) => l.informer.whenSynced())).then(() => {
+    // Zones are part of the first snapshot: a consumer never sees zone-less instances gain zones a moment later.
+    void Promise.all([...leases.map((l) => l.informer.whenSynced()), this.nodeZones?.ready]).then(() => {
       if (this.closed) return;
       this.markSynced();
     });
   }
 
+  private indexNode(pod: SlimPod, on: boolean): void {
+    if (pod.nodeName === undefined || this.nodeZones === undefined) return;
+    let pods = this.podsOnNode.get(pod.nodeName);
+    if (on) {
+      if (!pods) this.podsOnNode.set(pod.nodeName, (pods = new Map()));
+      pods.set(podKey(pod), pod);
+    } else if (pods?.delete(podKey(pod)) && pods.size === 0) this.podsOnNode.delete(pod.nodeName);
+  }
+
   private onPod(pod: SlimPod): void {
+    this.indexNode(pod, true);
     const res = podInstances(pod, {
       codec: this.codec,
+      nodeZone: this.nodeZones?.zone(pod.nodeName),
       scope: this.scope,
       includeNotReady: this.o.includeNotReady,
       requireDeclaredServices: this.o.requireDeclaredServices,
