@@ -115,7 +115,8 @@ export class AggregateDiscovery extends HubDiscovery {
   }
 
   private tag(m: Member, i: Instance): Instance {
-    return m.cluster === undefined ? i : { ...i, id: `${m.cluster}/${i.id}`, cluster: m.cluster };
+    // Ids joined, not templated: a flat string instead of a cons tree kept beside its flat copy (see buildInstance).
+    return m.cluster === undefined ? i : { ...i, id: [m.cluster, "/", i.id].join(""), cluster: m.cluster };
   }
 
 
@@ -162,7 +163,7 @@ export class AggregateDiscovery extends HubDiscovery {
     const merged: Instance[] = [];
     for (const seen of byEndpoint.values()) {
       const [top, ...rest] = seen; // members were walked strongest first
-      const id = `aggregate:${top!.cluster === undefined ? "" : `${top!.cluster}/`}${key}/${authority(top!.host, top!.port)}`;
+      const id = ["aggregate:", top!.cluster === undefined ? "" : `${top!.cluster}/`, key, "/", authority(top!.host, top!.port)].join("");
       if (rest.length === 0) {
         merged.push({ ...top!, id });
         continue;
