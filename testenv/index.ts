@@ -14,3 +14,4 @@ export {
   type InClusterCredentials,
   type PeerEvent,
 } from "./peers.js";
+export { ENVOY_VERSION, ensureEnvoy, ensureGoXdsClient, type EnvoyBinary, type GoXdsClientBinary } from "./xds-peers.js";

@@ -41,8 +41,12 @@ export function versions(root = packageRoot()): Versions {
   return { kube, etcd, modulesHash: hash.digest("hex").slice(0, 12) };
 }
 
-/** Per-user cache of built binaries, keyed by version (XDG_CACHE_HOME or ~/.cache). */
+/** The per-user cache (PODREG_TESTENV_CACHE, else XDG_CACHE_HOME or ~/.cache): one folder per build, keyed by version. */
+export function cacheBase(env: NodeJS.ProcessEnv = process.env): string {
+  return env.PODREG_TESTENV_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "podreg", "testenv");
+}
+
+/** The control plane's folder in the per-user cache; test peers live beside it. */
 export function cacheDir(v: Versions, env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.PODREG_TESTENV_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "podreg", "testenv");
-  return join(base, `kube-${v.kube}_etcd-${v.etcd}_${v.modulesHash}`);
+  return join(cacheBase(env), `kube-${v.kube}_etcd-${v.etcd}_${v.modulesHash}`);
 }

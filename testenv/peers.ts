@@ -9,14 +9,10 @@
  * the machine changes, and no two peers share credentials.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { createHash } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
-import { dirname, join } from "node:path";
 import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { buildCached, goBuild, type EnsureBinariesOptions } from "./build.js";
+import { ensureGoModuleBinary, type EnsureBinariesOptions } from "./build.js";
 import { TestEnvError } from "./errors.js";
 import { requestToken } from "./helpers.js";
-import { cacheDir, packageRoot, versions } from "./paths.js";
 
 export interface DubboGoPeerBinary {
   /** The executable. */
@@ -26,48 +22,17 @@ export interface DubboGoPeerBinary {
   dir: string;
 }
 
-const MODULE = ["testenv", "go", "dubbogo"];
-
-/** dubbo-go's pinned version and a hash of the module (go.mod, go.sum and its sources: a change rebuilds). */
-function peerModule(root: string): { dir: string; dubboGo: string; hash: string } {
-  const dir = join(root, ...MODULE);
-  const hash = createHash("sha256");
-  const files = readdirSync(dir)
-    .filter((f) => f === "go.mod" || f === "go.sum" || f.endsWith(".go"))
-    .sort();
-  let mod = "";
-  for (const f of files) {
-    const text = readFileSync(join(dir, f), "utf8");
-    if (f === "go.mod") mod = text;
-    hash.update(f).update("\0").update(text).update("\0");
-  }
-  const dubboGo = /^require github\.com\/apache\/dubbo-go (v\S+)/m.exec(mod)?.[1];
-  if (!dubboGo) throw new TestEnvError("PODREG_TESTENV_STATE", `${join(dir, "go.mod")} lost its dubbo-go version pin`);
-  return { dir, dubboGo, hash: hash.digest("hex").slice(0, 12) };
-}
-
 /**
  * Returns the dubbo-go peer, building it on first use (about a minute and a
  * half on 2 cores, modules included) into the per-user testenv cache, next
  * to the control plane. A second caller waits for a build in progress.
  */
 export async function ensureDubboGoPeer(options: EnsureBinariesOptions = {}): Promise<DubboGoPeerBinary> {
-  const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
-  const env = options.env ?? process.env;
-  const root = packageRoot();
-  const m = peerModule(root);
-  // The control plane's cache folder is <base>/kube-...; the peer lives beside it.
-  const dir = join(dirname(cacheDir(versions(root), env)), `dubbogo-${m.dubboGo}_${m.hash}`);
-  await buildCached({
-    dir,
-    env,
-    log,
-    what: `the dubbo-go ${m.dubboGo} peer from ${m.dir}`,
-    expect: "about 1-2 minutes",
-    stamp: { dubboGo: m.dubboGo, modulesHash: m.hash },
-    build: (tmp) => goBuild({ cwd: m.dir, env, args: ["-ldflags", "-s -w", "-o", join(tmp, "bin", "dubbogo"), "."] }),
-  });
-  return { path: join(dir, "bin", "dubbogo"), dubboGo: m.dubboGo, dir };
+  const b = await ensureGoModuleBinary(
+    { module: "dubbogo", requires: "github.com/apache/dubbo-go", cachePrefix: "dubbogo", what: "the dubbo-go peer", expect: "about 1-2 minutes" },
+    options,
+  );
+  return { path: b.path, dubboGo: b.version, dir: b.dir };
 }
 
 /** The RBAC dubbo-go-samples give their pods: a Role with get, list, watch and patch on pods. */
