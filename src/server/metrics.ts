@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry as PromRegistry } from "prom-client";
 import type { Discovery } from "../registry/registry.js";
+import type { XdsServer } from "./xds/server.js";
 import type { WatchFanout } from "./watch.js";
 
 /** What the server can tell about its sources beyond the Discovery contract (kube-pods' watch stats, local leases). */
@@ -14,6 +15,8 @@ export interface SourceStats {
   watches?: () => { relists: number; resumes: number; errors: number };
   /** Leases that expired (local registry). */
   leaseExpiries?: () => number;
+  /** The xDS server beside this one (podreg serve --xds-port). */
+  xds?: Pick<XdsServer, "clients" | "stats">;
 }
 
 export class ServerMetrics {
@@ -103,6 +106,40 @@ export class ServerMetrics {
         this.inc(stats.leaseExpiries?.() ?? 0);
       },
     });
+    const xds = stats.xds;
+    if (xds) {
+      new Gauge({
+        name: "podreg_xds_clients",
+        help: "Connected xDS clients (ADS streams), by kind",
+        labelNames: ["kind"],
+        registers,
+        collect() {
+          this.reset();
+          for (const kind of ["envoy", "grpc"]) this.set({ kind }, 0);
+          for (const c of xds.clients()) if (c.kind) this.inc({ kind: c.kind });
+        },
+      });
+      new Counter({
+        name: "podreg_xds_pushes_total",
+        help: "xDS responses sent, by type",
+        labelNames: ["type"],
+        registers,
+        collect() {
+          this.reset();
+          for (const [type, n] of Object.entries(xds.stats.pushes)) this.inc({ type }, n);
+        },
+      });
+      new Counter({
+        name: "podreg_xds_nacks_total",
+        help: "xDS responses clients refused (NACK), by type",
+        labelNames: ["type"],
+        registers,
+        collect() {
+          this.reset();
+          for (const [type, n] of Object.entries(xds.stats.nacks)) this.inc({ type }, n);
+        },
+      });
+    }
     this.requests = new Histogram({
       name: "podreg_http_request_duration_seconds",
       help: "HTTP requests to the server (watch streams are counted when they end)",

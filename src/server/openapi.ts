@@ -144,6 +144,54 @@ export const openApiDocument = {
         },
       },
     },
+    "/v1/xds/clients": {
+      get: {
+        summary: "xDS clients connected to the server's ADS port, per type the version sent, ACKed and NACKed (istioctl proxy-status)",
+        responses: {
+          "200": {
+            description: "Clients by stream id, and the server's counters",
+            content: json({
+              type: "object",
+              required: ["clients", "stats"],
+              additionalProperties: false,
+              properties: {
+                clients: {
+                  type: "array",
+                  items: {
+                    type: "object",
+                    required: ["id", "connectedAt", "types"],
+                    properties: {
+                      id: { type: "integer" },
+                      node: { type: "object", required: ["id", "metadata"], properties: { id: { type: "string" }, cluster: { type: "string" }, userAgent: { type: "string" }, userAgentVersion: { type: "string" }, metadata: strings } },
+                      kind: { enum: ["envoy", "grpc"] },
+                      connectedAt: { type: "number" },
+                      types: {
+                        type: "object",
+                        additionalProperties: false,
+                        patternProperties: {
+                          "^(cds|eds|lds|rds)$": {
+                            type: "object",
+                            required: ["subscribed"],
+                            properties: {
+                              subscribed: { oneOf: [{ type: "integer" }, { const: "*" }] },
+                              sent: { type: "object", required: ["version", "nonce", "at", "resources"] },
+                              acked: { type: "object", required: ["version", "at"] },
+                              nacked: { type: "object", required: ["version", "error", "at", "count"] },
+                            },
+                          },
+                        },
+                      },
+                    },
+                  },
+                },
+                stats: { type: "object", required: ["pushes", "nacks", "generations", "streams"] },
+              },
+            }),
+          },
+          ...errors,
+        },
+      },
+    },
     "/v1/watch": {
       get: {
         summary: "Server-Sent Events: `snapshot`, then `added` / `updated` / `removed`",

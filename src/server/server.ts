@@ -182,6 +182,16 @@ export async function startServer(o: ServerOptions): Promise<PodregServer> {
     },
     {
       method: "GET",
+      path: /^\/v1\/xds\/clients$/,
+      name: "/v1/xds/clients",
+      handle: (_q, res) => {
+        const xds = o.stats?.xds;
+        if (!xds) throw new NotFoundError("this server runs no xDS server (podreg serve --xds-port)");
+        sendJson(res, 200, { clients: xds.clients(), stats: xds.stats });
+      },
+    },
+    {
+      method: "GET",
       path: /^\/v1\/watch$/,
       name: "/v1/watch",
       handle: (req, res, _m, url) => {

@@ -5,14 +5,20 @@
  * server, and the CLI's --server mode.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { fileURLToPath } from "node:url";
 import { RemoteRegistry } from "../../src/registry/remote/registry.js";
 import { runCli, startCli, type CliProcess } from "../support/cli.js";
 import { eventually } from "../support/wait.js";
+import { grpcBootstrap, startGoXdsClient } from "../support/xds.js";
+
+const Echo = (grpc.loadPackageDefinition(loadSync(fileURLToPath(new URL("../fixtures/echo.proto", import.meta.url)))) as unknown as { podreg: { test: { Echo: grpc.ServiceClientConstructor } } }).podreg.test.Echo;
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -196,5 +202,45 @@ describe("podreg serve (real processes)", () => {
     watch.proc.kill("SIGTERM");
     await watch.exited;
     assert.equal(await stop(s.p), 0);
+  });
+
+  it("serve --xds-port --config: gRPC-Go dials xds:///echo through it, follows the local registry, and /v1/xds/clients lists it; bad values fail first", async () => {
+    const dir = dataDir();
+    const policy = join(dir, "policy.yaml");
+    writeFileSync(policy, "services:\n  echo:\n    balancer: { policy: ring_hash }\n");
+    const s = await serve(dir, 0, ["--xds-port", "0", "--config", policy]);
+    const line = await s.p.line(/^xDS \(ADS\) on 127\.0\.0\.1:\d+/, 10_000);
+    const xdsAddress = /on (127\.0\.0\.1:\d+)/.exec(line)![1]!;
+    const backend = new grpc.Server();
+    backend.addService(Echo.service, { Echo: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { server: "local-1" }) });
+    const port = await new Promise<number>((resolve, reject) => backend.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    try {
+      assert.equal((await s.call("POST", "/v1/instances", { service: "echo", host: "127.0.0.1", port, protocol: "grpc", kind: "persistent", id: "echo-1" })).status, 201);
+      const go = await startGoXdsClient({ target: "xds:///echo", bootstrap: grpcBootstrap(xdsAddress, "cli-go") });
+      try {
+        await eventually("gRPC-Go reaches the local instance", () => go.calls.some((c) => c.ok && c.server === "local-1"), 20_000);
+        const status = (await s.call("GET", "/v1/xds/clients")).body as { clients: { kind: string; node: { id: string }; types: Record<string, { acked?: unknown }> }[] };
+        assert.deepEqual(status.clients.map((c) => [c.kind, c.node.id]), [["grpc", "cli-go"]]);
+        assert.deepEqual(Object.keys(status.clients[0]!.types).sort(), ["cds", "eds", "lds", "rds"]);
+        assert.ok(Object.values(status.clients[0]!.types).every((t) => t.acked), "every type ACKed");
+        assert.equal((await s.call("DELETE", "/v1/instances/echo-1")).status, 204);
+        const t0 = Date.now();
+        await eventually("gRPC-Go sees it go", () => go.calls.some((c) => !c.ok && c.at > t0), 20_000);
+      } finally {
+        await go.stop();
+      }
+    } finally {
+      backend.forceShutdown();
+    }
+    assert.equal(await stop(s.p), 0, s.p.stderr());
+    // Configuration is checked before anything opens: one line, exit 1.
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(bad, "services:\n  echo:\n    balancer: { policy: fastest }\n");
+    const r = await runCli(["serve", "--port", "0", "--data-dir", dir, "--xds-port", "0", "--config", bad], {});
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^podreg: PODREG_CONFIG: invalid client config in .*bad\.yaml:/m);
+    const port99 = await runCli(["serve", "--xds-port", "99999"], {});
+    assert.equal(port99.code, 1);
+    assert.match(port99.stderr, /--xds-port must be an integer in 0\.\.65535/);
   });
 });

@@ -42,5 +42,8 @@ describe("package exports", () => {
     const server = await import("podreg/server");
     assert.equal(typeof server.startServer, "function");
     assert.equal(server.openApiDocument.openapi, "3.1.0");
+    const xds = await import("podreg/xds");
+    assert.equal(typeof xds.startXdsServer, "function");
+    assert.equal(xds.XDS_TYPE.listener, "type.googleapis.com/envoy.config.listener.v3.Listener");
   });
 });

@@ -6,7 +6,9 @@ import pino from "pino";
 import { KubePodsRegistry } from "../../registry/kube-pods/registry.js";
 import { LocalRegistry } from "../../registry/local/registry.js";
 import type { Discovery } from "../../registry/registry.js";
+import { loadClientConfig } from "../../client/config.js";
 import { loadToken } from "../../server/http.js";
+import type { XdsServer } from "../../server/xds/server.js";
 import { startServer, type PodregServer } from "../../server/server.js";
 import { escapeControl } from "../../util/text.js";
 import { fail, integerArg, registryOptions, type RegistryFlags } from "../common.js";
@@ -26,10 +28,19 @@ export type ServeFlags = RegistryFlags & {
   tokenFile?: string;
   ttl: number;
   logLevel: string;
+  xdsPort?: number;
+  xdsHost: string;
+  xdsDebounce: number;
+  config?: string;
 };
 
 /** Opens the source and the server; what `serve` and `demo` share. */
-export async function openServer(o: ServeFlags, log: pino.Logger): Promise<{ server: PodregServer; registry: Discovery; dataDir: string; token: string; tokenFile: string; tokenCreated: boolean }> {
+export async function openServer(
+  o: ServeFlags,
+  log: pino.Logger,
+): Promise<{ server: PodregServer; xds?: XdsServer; registry: Discovery; dataDir: string; token: string; tokenFile: string; tokenCreated: boolean }> {
+  // Configuration first: a bad file fails before anything opens.
+  const config = o.config === undefined ? undefined : await loadClientConfig(o.config);
   const dataDir = o.dataDir ?? defaultDataDir();
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const names = sourceNames(o.registry, true);
@@ -41,10 +52,16 @@ export async function openServer(o: ServeFlags, log: pino.Logger): Promise<{ ser
     await local?.close();
     throw err;
   }
+  let xds: XdsServer | undefined;
   try {
     const tokenFile = o.tokenFile ?? join(dataDir, "token");
     const { token, created } = loadToken(tokenFile, o.tokenFile === undefined);
     const kube = registry instanceof KubePodsRegistry ? registry : undefined;
+    if (o.xdsPort !== undefined) {
+      // Loaded only when asked for: its gRPC peers are optional dependencies.
+      const { startXdsServer } = await import("../../server/xds/server.js");
+      xds = await startXdsServer({ discovery: registry, config, host: o.xdsHost, port: o.xdsPort, debounceMs: o.xdsDebounce, logger: log });
+    }
     const server = await startServer({
       discovery: registry,
       registrar: local,
@@ -52,17 +69,21 @@ export async function openServer(o: ServeFlags, log: pino.Logger): Promise<{ ser
       port: o.port,
       token,
       logger: log,
-      stats: kube
-        ? {
-            watches: () => {
-              const w = kube.stats().watches;
-              return { relists: w.reduce((a, s) => a + s.relists, 0), resumes: w.reduce((a, s) => a + s.resumes, 0), errors: w.reduce((a, s) => a + s.errors, 0) };
-            },
-          }
-        : undefined,
+      stats: {
+        xds,
+        ...(kube
+          ? {
+              watches: () => {
+                const w = kube.stats().watches;
+                return { relists: w.reduce((a, s) => a + s.relists, 0), resumes: w.reduce((a, s) => a + s.resumes, 0), errors: w.reduce((a, s) => a + s.errors, 0) };
+              },
+            }
+          : {}),
+      },
     });
-    return { server, registry, dataDir, token, tokenFile, tokenCreated: created };
+    return { server, xds, registry, dataDir, token, tokenFile, tokenCreated: created };
   } catch (err) {
+    await xds?.close();
     await registry.close().catch(() => {});
     throw err;
   }
@@ -74,7 +95,11 @@ export function serveOptions(cmd: Command): Command {
     .addOption(new Option("--port <n>", "port (0: any free one)").argParser(integerArg("--port", 0, 65535)).default(7070))
     .option("--data-dir <dir>", `persistent instances and the token (default: ${defaultDataDir()})`)
     .addOption(new Option("--ttl <ms>", "default lease of ephemeral instances").argParser(integerArg("--ttl", 1000, 3_600_000)).default(10_000))
-    .addOption(new Option("--log-level <level>", "pino log level on stderr").choices(["debug", "info", "warn", "error", "silent"]).default("info"));
+    .addOption(new Option("--log-level <level>", "pino log level on stderr").choices(["debug", "info", "warn", "error", "silent"]).default("info"))
+    .addOption(new Option("--xds-port <n>", "serve xDS (ADS) to Envoy and proxyless gRPC clients on this port (0: any free one); off unless given").argParser(integerArg("--xds-port", 0, 65535)))
+    .option("--xds-host <address>", "address the xDS port binds (anything but loopback exposes it)", "127.0.0.1")
+    .addOption(new Option("--xds-debounce <ms>", "quiet period before an xDS push").argParser(integerArg("--xds-debounce", 0, 60_000)).default(100))
+    .option("--config <file>", "per-service policy (the client configuration format: balancer, hashKey, outlier), served over xDS");
 }
 
 export function serveCommand(): Command {
@@ -88,14 +113,16 @@ export function serveCommand(): Command {
       } catch (err) {
         fail(err);
       }
-      const { server, registry, dataDir, tokenFile, tokenCreated } = opened;
+      const { server, xds, registry, dataDir, tokenFile, tokenCreated } = opened;
       console.log(`podreg server on ${server.url} (registry ${registry.name}, data ${escapeControl(dataDir)})`);
+      if (xds) console.log(`xDS (ADS) on ${xds.address}: Envoy and gRPC xds:/// clients (docs/xds.md)`);
       console.log(`token for writes in ${escapeControl(tokenFile)}${tokenCreated ? " (new)" : ""}: podreg register --server ${server.url} --token-file ${escapeControl(tokenFile)} ...`);
       let stopping = false;
       const stop = async (sig: string) => {
         if (stopping) return;
         stopping = true;
         log.info({ signal: sig }, "shutting down");
+        await xds?.close();
         await server.close();
         await registry.close().catch((err: Error) => log.warn({ err }, "closing the registry failed"));
         process.exit(0);

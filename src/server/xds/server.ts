@@ -1,0 +1,156 @@
+/**
+ * podreg's xDS server: the Aggregated Discovery Service (state of the world)
+ * on a gRPC port of its own, serving LDS, RDS, CDS and EDS built from any
+ * Discovery to Envoy and to proxyless gRPC clients (docs/xds.md). grpc-js
+ * carries the streams; the protocol is stream.ts, the resources resources.ts,
+ * the debounced state state.ts.
+ */
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import type { ClientConfig } from "../../client/config.js";
+import { ClosedError, ConfigError } from "../../errors.js";
+import type { Discovery } from "../../registry/registry.js";
+import { systemClock, type Clock } from "../../util/clock.js";
+import { silentLogger, type Logger } from "../../util/logger.js";
+import { TYPE_NAMES, xdsRuntime, type ResourceType } from "./protos.js";
+import { AdsStream, type DiscoveryRequest, type DiscoveryResponse, type ResourcePatch, type StreamStatus } from "./stream.js";
+import { XdsState } from "./state.js";
+
+export interface XdsServerOptions {
+  discovery: Discovery;
+  /** Per-service policy, in the client configuration format (balancer, hashKey, outlier). */
+  config?: ClientConfig;
+  /** Default 127.0.0.1: nothing is reachable from elsewhere unless said. */
+  host?: string;
+  /** Default 0 (any free port). */
+  port?: number;
+  /** Quiet period before a push (default 100 ms, Istio's) and its bound after the first change (default 1000 ms). */
+  debounceMs?: number;
+  debounceMaxMs?: number;
+  patch?: ResourcePatch;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export type XdsTypeName = "cds" | "eds" | "lds" | "rds";
+
+export interface XdsStats {
+  /** Responses sent, per type. */
+  pushes: Record<XdsTypeName, number>;
+  /** Responses refused by clients, per type. */
+  nacks: Record<XdsTypeName, number>;
+  /** Push windows flushed (debounced changes of the registry). */
+  generations: number;
+  streams: number;
+}
+
+export interface XdsServer {
+  /** `host:port` the server listens on. */
+  readonly address: string;
+  readonly port: number;
+  /** Connected clients with, per type, the version sent, ACKed and NACKed (istioctl proxy-status). */
+  clients(): StreamStatus[];
+  readonly stats: Readonly<XdsStats>;
+  close(): Promise<void>;
+}
+
+const zero = (): Record<XdsTypeName, number> => ({ cds: 0, eds: 0, lds: 0, rds: 0 });
+
+export async function startXdsServer(o: XdsServerOptions): Promise<XdsServer> {
+  const { grpc, ads } = xdsRuntime();
+  const logger = o.logger ?? silentLogger;
+  const clock = o.clock ?? systemClock;
+  const host = o.host ?? "127.0.0.1";
+  const state = new XdsState({ discovery: o.discovery, config: o.config, debounceMs: o.debounceMs, debounceMaxMs: o.debounceMaxMs, clock, logger });
+  const streams = new Map<number, { stream: AdsStream; call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse> }>();
+  const stats: XdsStats = { pushes: zero(), nacks: zero(), generations: 0, streams: 0 };
+  let ids = 0;
+  let closed = false;
+
+  const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1 });
+  server.addService(ads, {
+    StreamAggregatedResources(call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) {
+      if (closed) return call.destroy(new ClosedError("the xDS server is closing"));
+      const id = ++ids;
+      stats.streams++;
+      const stream = new AdsStream({
+        id,
+        state,
+        clock,
+        logger,
+        patch: o.patch,
+        send: (res) => call.write(res),
+        onPush: (t: ResourceType) => stats.pushes[TYPE_NAMES[t]]++,
+        onNack: (t: ResourceType) => stats.nacks[TYPE_NAMES[t]]++,
+      });
+      streams.set(id, { stream, call });
+      const drop = () => {
+        if (!streams.delete(id)) return;
+        logger.debug({ stream: id, node: stream.node?.id }, "xds: client gone");
+      };
+      call.on("data", (req: DiscoveryRequest) => {
+        try {
+          stream.handle(req);
+        } catch (err) {
+          // A bug of ours must end this stream, never the process or the other streams.
+          logger.error({ err, stream: id }, "xds: request failed");
+          call.destroy(err instanceof Error ? err : new Error(String(err)));
+          drop();
+        }
+      });
+      call.on("end", () => {
+        drop();
+        call.end();
+      });
+      call.on("error", drop);
+      call.on("close", drop);
+      call.on("cancelled", drop);
+    },
+    DeltaAggregatedResources(call: ServerDuplexStream<unknown, unknown>) {
+      call.destroy(Object.assign(new Error("podreg serves state-of-the-world ADS only"), { code: grpc.status.UNIMPLEMENTED }));
+    },
+  });
+
+  state.onChange((changed) => {
+    stats.generations = state.generation;
+    for (const { stream, call } of streams.values()) {
+      try {
+        stream.push(changed);
+      } catch (err) {
+        logger.error({ err, node: stream.node?.id }, "xds: push failed");
+        call.destroy(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+  });
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${o.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new ConfigError(`the xDS server cannot listen on ${host}:${o.port ?? 0}: ${err.message}`, { cause: err })) : resolve(p))),
+  );
+  state.start();
+  const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  logger.info({ address }, "xds: serving ADS");
+
+  return {
+    address,
+    port,
+    stats,
+    clients: () => [...streams.values()].map((s) => s.stream.status()).sort((a, b) => a.id - b.id),
+    async close() {
+      if (closed) return;
+      closed = true;
+      state.close();
+      for (const { call } of streams.values()) call.end();
+      streams.clear();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+  };
+}
+

@@ -1,0 +1,291 @@
+/**
+ * One ADS stream, state of the world: what the client subscribed to per
+ * type, what was sent (version and nonce), ACKed and NACKed. Independent of
+ * grpc-js (the server hands it requests and a send function), so the
+ * protocol's rules are unit-tested on their own:
+ *
+ * - a request whose response_nonce is not the last one sent for its type is
+ *   stale and ignored (go-control-plane's rule);
+ * - an ACK moves the type's acked version; a NACK (error_detail set) is
+ *   logged with its detail and counted, the client keeps its last good
+ *   config, and the version it refused is not sent again: only a change of
+ *   the resources makes a new push (go-control-plane resends the same bad
+ *   config in a loop: envoyproxy/go-control-plane#46, #962);
+ * - LDS and CDS answers carry every resource (the protocol reads a missing
+ *   one as deleted); RDS and EDS answers carry only the resources that
+ *   changed since the client last accepted them;
+ * - nothing is answered before the source's first snapshot, so a client
+ *   never sees a half-known registry as the truth.
+ */
+import type { ServiceKey } from "../../model/service-key.js";
+import type { Logger } from "../../util/logger.js";
+import type { Clock } from "../../util/clock.js";
+import { RESOURCE_TYPES, TYPE, TYPE_NAMES, type ResourceType } from "./protos.js";
+import {
+  buildApiListener,
+  buildApiRoute,
+  buildCluster,
+  buildEnvoyListener,
+  buildEnvoyRoutes,
+  buildLoadAssignment,
+  ENVOY_LISTENER,
+  serviceClusters,
+  type ClientKind,
+  type Family,
+  type Resource,
+} from "./resources.js";
+import { versionOf, type Versioned, type XdsState } from "./state.js";
+
+export interface NodeInfo {
+  id: string;
+  cluster?: string;
+  userAgent?: string;
+  userAgentVersion?: string;
+  metadata: Record<string, string>;
+}
+
+/** A google.protobuf.Value: protobufjs names the well-known types' fields in camel case, whatever keepCase says. */
+type StructValue = { string_value?: string; stringValue?: string; number_value?: number; numberValue?: number; bool_value?: boolean; boolValue?: boolean };
+
+export interface DiscoveryRequest {
+  version_info?: string;
+  node?: { id?: string; cluster?: string; user_agent_name?: string; user_agent_version?: string; metadata?: { fields?: Record<string, StructValue> } } | null;
+  resource_names?: string[];
+  type_url?: string;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string } | null;
+}
+
+export interface DiscoveryResponse {
+  version_info: string;
+  resources: Resource[];
+  type_url: string;
+  nonce: string;
+}
+
+/** Per type, what the status view shows (istioctl proxy-status). */
+export interface TypeStatus {
+  subscribed: number | "*";
+  sent?: { version: string; nonce: string; at: number; resources: number };
+  acked?: { version: string; at: number };
+  nacked?: { version: string; error: string; at: number; count: number };
+}
+
+export interface StreamStatus {
+  id: number;
+  node: NodeInfo | undefined;
+  kind: ClientKind | undefined;
+  connectedAt: number;
+  types: Partial<Record<"cds" | "eds" | "lds" | "rds", TypeStatus>>;
+}
+
+/** A last say over a resource before it is sent to a client (extensions; what it breaks is NACKed and counted). */
+export type ResourcePatch = (ctx: { kind: ClientKind; node: NodeInfo; type: ResourceType; name: string }, resource: Resource) => Resource;
+
+export interface AdsStreamOptions {
+  id: number;
+  state: XdsState;
+  send: (res: DiscoveryResponse) => void;
+  logger: Logger;
+  clock: Clock;
+  patch?: ResourcePatch;
+  /** Counts a push and a NACK (metrics). */
+  onPush?: (type: ResourceType) => void;
+  onNack?: (type: ResourceType) => void;
+}
+
+interface TypeState {
+  wildcard: boolean;
+  names: Set<string>;
+  /** An answer is owed (first request, new names) but the state was not synced yet. */
+  owed: boolean;
+  nonce?: string;
+  sentVersion?: string;
+  sentAt?: number;
+  sentCount?: number;
+  /** What the client holds once it accepts the last answer. */
+  pending: Map<string, string>;
+  /** What it holds: names and versions it accepted (reset to this on a NACK). */
+  acked: Map<string, string>;
+  ackedVersion?: { version: string; at: number };
+  nacked?: { version: string; error: string; at: number; count: number };
+}
+
+const KINDS = new Set(["envoy", "grpc"]);
+
+function nodeOf(n: NonNullable<DiscoveryRequest["node"]>): NodeInfo {
+  const metadata: Record<string, string> = {};
+  for (const [k, v] of Object.entries(n.metadata?.fields ?? {})) {
+    const scalar = v.string_value ?? v.stringValue ?? v.number_value ?? v.numberValue ?? v.bool_value ?? v.boolValue;
+    const value = scalar === undefined ? undefined : String(scalar);
+    if (value !== undefined) metadata[k] = value;
+  }
+  return { id: n.id ?? "", cluster: n.cluster || undefined, userAgent: n.user_agent_name || undefined, userAgentVersion: n.user_agent_version || undefined, metadata };
+}
+
+/** Envoy says so in user_agent_name; PODREG_CLIENT in node metadata overrides. Everything else is a proxyless gRPC client. */
+export function clientKind(node: NodeInfo): ClientKind {
+  const said = node.metadata.PODREG_CLIENT?.toLowerCase();
+  if (said && KINDS.has(said)) return said as ClientKind;
+  return node.userAgent?.toLowerCase() === "envoy" ? "envoy" : "grpc";
+}
+
+/** `outbound|<family>|<key>` back into its parts. */
+function parseCluster(name: string): { family: Family; key: ServiceKey } | undefined {
+  const m = /^outbound\|(http|grpc)\|(.+)$/.exec(name);
+  return m ? { family: m[1] as Family, key: m[2]! } : undefined;
+}
+
+export class AdsStream {
+  node: NodeInfo | undefined;
+  kind: ClientKind | undefined;
+  readonly connectedAt: number;
+  private readonly types = new Map<ResourceType, TypeState>();
+  private nonces = 0;
+
+  constructor(private readonly o: AdsStreamOptions) {
+    this.connectedAt = o.clock.now();
+  }
+
+  handle(req: DiscoveryRequest): void {
+    if (!this.node) {
+      if (!req.node) return this.o.logger.warn({ stream: this.o.id }, "xds: first request without a node: ignored");
+      this.node = nodeOf(req.node);
+      this.kind = clientKind(this.node);
+    }
+    const type = req.type_url as ResourceType;
+    if (!RESOURCE_TYPES.includes(type)) return this.o.logger.debug({ stream: this.o.id, type: req.type_url }, "xds: a type podreg does not serve: ignored");
+    let ts = this.types.get(type);
+    const nonce = req.response_nonce ?? "";
+    if (nonce !== "" && nonce !== ts?.nonce) return; // stale: answers a response superseded since
+    const names = (req.resource_names ?? []).filter((n) => n !== "*");
+    if (!ts) {
+      // Legacy wildcard: the first LDS or CDS request with no names means every resource.
+      const wildcard = (type === TYPE.listener || type === TYPE.cluster) && (names.length === 0 || (req.resource_names ?? []).includes("*"));
+      ts = { wildcard, names: new Set(), owed: false, pending: new Map(), acked: new Map() };
+      this.types.set(type, ts);
+    } else if ((req.resource_names ?? []).includes("*")) ts.wildcard = true;
+    if (nonce !== "") this.settle(type, ts, req);
+    const before = ts.names;
+    ts.names = new Set(names);
+    const changed = before.size !== ts.names.size || [...ts.names].some((n) => !before.has(n));
+    if (nonce === "" || changed) {
+      ts.owed = true;
+      if (this.o.state.synced) this.answer(type, ts, true);
+    }
+  }
+
+  /** After a push window: every subscribed type answers if its resources changed. */
+  push(_changed: ReadonlySet<ServiceKey>): void {
+    if (!this.node) return;
+    for (const type of RESOURCE_TYPES) {
+      const ts = this.types.get(type);
+      if (ts) this.answer(type, ts, ts.owed);
+    }
+  }
+
+  status(): StreamStatus {
+    const types: StreamStatus["types"] = {};
+    for (const [type, ts] of this.types) {
+      types[TYPE_NAMES[type]] = {
+        subscribed: ts.wildcard ? "*" : ts.names.size,
+        ...(ts.nonce !== undefined ? { sent: { version: ts.sentVersion!, nonce: ts.nonce, at: ts.sentAt!, resources: ts.sentCount! } } : {}),
+        ...(ts.ackedVersion ? { acked: { ...ts.ackedVersion } } : {}),
+        ...(ts.nacked ? { nacked: { ...ts.nacked } } : {}),
+      };
+    }
+    return { id: this.o.id, node: this.node, kind: this.kind, connectedAt: this.connectedAt, types };
+  }
+
+  /** The client answered our last response for `type`: ACK or NACK. */
+  private settle(type: ResourceType, ts: TypeState, req: DiscoveryRequest): void {
+    const now = this.o.clock.now();
+    if (req.error_detail) {
+      const error = String(req.error_detail.message ?? "").slice(0, 2000);
+      ts.nacked = { version: ts.sentVersion ?? "", error, at: now, count: (ts.nacked?.count ?? 0) + 1 };
+      // The client keeps what it accepted last; later answers are computed against that.
+      ts.pending = new Map(ts.acked);
+      this.o.onNack?.(type);
+      this.o.logger.warn({ stream: this.o.id, node: this.node?.id, type: TYPE_NAMES[type], version: ts.sentVersion, error }, "xds: the client refused a configuration (NACK); it keeps its last accepted one, and this version is not sent again");
+      return;
+    }
+    ts.acked = ts.pending;
+    ts.ackedVersion = { version: req.version_info ?? ts.sentVersion ?? "", at: now };
+  }
+
+  private answer(type: ResourceType, ts: TypeState, force: boolean): void {
+    if (!this.o.state.synced) return;
+    const current = this.current(type, ts);
+    const version = versionOf([...current].map(([n, v]) => [n, v.version]));
+    const sotw = type === TYPE.listener || type === TYPE.cluster;
+    const base = ts.pending;
+    if (!force && version === ts.sentVersion) return; // nothing changed, or the version the client refused
+    const send = sotw ? [...current] : [...current].filter(([n, v]) => base.get(n) !== v.version);
+    ts.owed = false;
+    if (!sotw && send.length === 0 && ts.nonce !== undefined) {
+      ts.sentVersion = version;
+      return;
+    }
+    const nonce = String(++this.nonces);
+    ts.nonce = nonce;
+    ts.sentVersion = version;
+    ts.sentAt = this.o.clock.now();
+    ts.sentCount = send.length;
+    ts.pending = sotw ? new Map(send.map(([n, v]) => [n, v.version])) : new Map([...base, ...send.map(([n, v]) => [n, v.version] as const)]);
+    this.o.onPush?.(type);
+    this.o.send({ version_info: version, type_url: type, nonce, resources: send.map(([, v]) => ({ "@type": type, ...v.resource })) });
+  }
+
+  /** The resources of `type` this client should hold now, by name. */
+  private current(type: ResourceType, ts: TypeState): Map<string, Versioned> {
+    const out = new Map<string, Versioned>();
+    const state = this.o.state;
+    const kind = this.kind!;
+    const add = (name: string, v: Versioned | undefined) => {
+      if (!v) return;
+      if (this.o.patch) {
+        const resource = this.o.patch({ kind, node: this.node!, type, name }, v.resource);
+        out.set(name, { resource, version: versionOf(resource) });
+      } else out.set(name, v);
+    };
+    if (type === TYPE.listener) {
+      if (kind === "envoy") {
+        const address = this.node!.metadata.PODREG_LISTENER_ADDRESS ?? "127.0.0.1";
+        const port = Number(this.node!.metadata.PODREG_LISTENER_PORT ?? 10000);
+        if (Number.isInteger(port) && port > 0 && port < 65536) add(ENVOY_LISTENER, state.resource(`envoy|lds|${address}|${port}`, null, () => buildEnvoyListener(address, port)));
+        return out;
+      }
+      for (const name of ts.names) if (state.resolve(name) !== undefined) add(name, state.resource(`grpc|lds|${name}`, null, () => buildApiListener(name)));
+      return out;
+    }
+    if (type === TYPE.route) {
+      for (const name of ts.names) {
+        if (kind === "envoy") {
+          if (name === ENVOY_LISTENER) add(name, state.resource(`envoy|rds`, "*", () => buildEnvoyRoutes(state.allViews(), state.defaultNamespace)));
+          continue;
+        }
+        const key = state.resolve(name);
+        if (key !== undefined) add(name, state.resource(`grpc|rds|${name}`, key, () => buildApiRoute(name, state.view(key))));
+      }
+      return out;
+    }
+    if (type === TYPE.cluster) {
+      if (kind === "envoy" && ts.wildcard) {
+        for (const view of state.allViews()) {
+          for (const c of serviceClusters(view, "envoy")) add(String(c.name), state.resource(`envoy|cds|${String(c.name)}`, view.key, () => c));
+        }
+        return out;
+      }
+      for (const name of ts.names) {
+        const c = parseCluster(name);
+        if (c && (kind === "envoy" || c.family === "grpc")) add(name, state.resource(`${kind}|cds|${name}`, c.key, () => buildCluster(state.view(c.key), c.family, kind)));
+      }
+      return out;
+    }
+    for (const name of ts.names) {
+      const c = parseCluster(name);
+      if (c) add(name, state.resource(`eds|${name}`, c.key, () => buildLoadAssignment(state.view(c.key), c.family)));
+    }
+    return out;
+  }
+}
