@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   pickers: () => import("./pickers.js"),
   fanout: () => import("./fanout.js"),
   services: () => import("./services.js"),
+  xds: () => import("./xds.js"),
 };
 
 const name = process.argv[2];

@@ -56,11 +56,11 @@ export interface XdsServer {
 const zero = (): Record<XdsTypeName, number> => ({ cds: 0, eds: 0, lds: 0, rds: 0 });
 
 export async function startXdsServer(o: XdsServerOptions): Promise<XdsServer> {
-  const { grpc, ads } = xdsRuntime();
+  const { grpc, ads, encode } = xdsRuntime();
   const logger = o.logger ?? silentLogger;
   const clock = o.clock ?? systemClock;
   const host = o.host ?? "127.0.0.1";
-  const state = new XdsState({ discovery: o.discovery, config: o.config, debounceMs: o.debounceMs, debounceMaxMs: o.debounceMaxMs, clock, logger });
+  const state = new XdsState({ discovery: o.discovery, encode, config: o.config, debounceMs: o.debounceMs, debounceMaxMs: o.debounceMaxMs, clock, logger });
   const streams = new Map<number, { stream: AdsStream; call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse> }>();
   const stats: XdsStats = { pushes: zero(), nacks: zero(), generations: 0, streams: 0 };
   let ids = 0;

@@ -18,10 +18,13 @@ import type { Discovery, Subscription } from "../../registry/registry.js";
 import { systemClock, type Clock } from "../../util/clock.js";
 import type { Logger } from "../../util/logger.js";
 import { parseServiceKey } from "../../model/service-key.js";
+import type { ResourceType } from "./protos.js";
 import type { Resource, ServiceView } from "./resources.js";
 
 export interface XdsStateOptions {
   discovery: Discovery;
+  /** Encodes a resource to protobuf bytes (the server's protobufjs); without one, resources go out as objects (tests). */
+  encode?: (type: ResourceType, resource: Resource) => Uint8Array;
   /** Per-service policy (the client configuration format: balancer, hashKey, outlier). */
   config?: ClientConfig;
   debounceMs?: number;
@@ -43,6 +46,8 @@ export function versionOf(value: unknown): string {
 
 export class XdsState {
   private readonly views = new Map<ServiceKey, ServiceView>();
+  /** Encoded resources, per built (or patched) resource object: shared by every stream that sends it. */
+  private readonly encoded = new WeakMap<Resource, { type_url: string; value: Uint8Array }>();
   private readonly cache = new Map<string, { deps: ServiceKey | "*" | null; value: Versioned | undefined }>();
   private readonly listeners = new Set<(changed: ReadonlySet<ServiceKey>) => void>();
   private readonly dirty = new Set<ServiceKey>();
@@ -129,6 +134,15 @@ export class XdsState {
     if (this.cache.size > 200_000) this.cache.clear();
     this.cache.set(cacheKey, { deps, value });
     return value;
+  }
+
+  /** A resource as a response carries it: an Any of bytes encoded once, or the object with its @type. */
+  wire(type: ResourceType, resource: Resource): Resource {
+    const encode = this.o.encode;
+    if (!encode) return { "@type": type, ...resource };
+    let any = this.encoded.get(resource);
+    if (!any) this.encoded.set(resource, (any = { type_url: type, value: encode(type, resource) }));
+    return any;
   }
 
   private configOf(key: ServiceKey): ServiceView["config"] {

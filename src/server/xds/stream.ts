@@ -233,7 +233,7 @@ export class AdsStream {
     ts.sentCount = send.length;
     ts.pending = sotw ? new Map(send.map(([n, v]) => [n, v.version])) : new Map([...base, ...send.map(([n, v]) => [n, v.version] as const)]);
     this.o.onPush?.(type);
-    this.o.send({ version_info: version, type_url: type, nonce, resources: send.map(([, v]) => ({ "@type": type, ...v.resource })) });
+    this.o.send({ version_info: version, type_url: type, nonce, resources: send.map(([, v]) => this.o.state.wire(type, v.resource)) });
   }
 
   /** The resources of `type` this client should hold now, by name. */
