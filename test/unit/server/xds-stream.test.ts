@@ -216,4 +216,30 @@ describe("xDS stream: the ADS protocol", () => {
     }
     assert.ok(s.state.generation >= gen + 2, `1,500 ms of changes 60 ms apart: pushed by the 1,000 ms bound (${s.state.generation - gen - 1})`);
   });
+
+  it("a client that disconnects and comes back gets a consistent snapshot: the versions a live stream holds", async () => {
+    const s = await setup();
+    await eventually("synced", () => s.state.synced);
+    grpcHandshake(s);
+    await s.reg.register({ service: "echo", host: "10.0.0.7", port: 8080, protocol: "grpc" });
+    await eventually("event delivered", () => s.clock.timers.size > 0);
+    s.clock.advance(100);
+    s.stream.handle(ack(last(s), ["outbound|grpc|default/echo"]));
+    const live = s.stream.status().types;
+    // The same client on a new stream: no state carried over, the same versions for everything.
+    const sent2: DiscoveryResponse[] = [];
+    const again = new AdsStream({ id: 2, state: s.state, clock: s.clock, logger: silentLogger, send: (r) => sent2.push(r) });
+    const steps: [string, string, "lds" | "rds" | "cds" | "eds"][] = [
+      [TYPE.listener, "echo", "lds"],
+      [TYPE.route, "echo", "rds"],
+      [TYPE.cluster, "outbound|grpc|default/echo", "cds"],
+      [TYPE.endpoint, "outbound|grpc|default/echo", "eds"],
+    ];
+    for (const [type, name, short] of steps) {
+      again.handle(req(type, [name], type === TYPE.listener ? { node: GRPC_NODE } : {}));
+      assert.equal(sent2.at(-1)!.version_info, live[short]!.acked!.version, short);
+    }
+    const cla = sent2.at(-1)!.resources[0]! as { endpoints: { lb_endpoints: unknown[] }[] };
+    assert.equal(cla.endpoints[0]!.lb_endpoints.length, 2, "the whole current endpoint set, not a delta");
+  });
 });
