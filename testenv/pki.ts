@@ -39,8 +39,12 @@ function issue(opts: IssueOptions): { pair: KeyPair; cert: forge.pki.Certificate
   const k = rsa();
   const cert = forge.pki.createCertificate();
   cert.publicKey = k.publicKey;
-  // Positive serial: a leading 0x00 byte keeps the DER integer unsigned.
-  cert.serialNumber = "00" + randomBytes(16).toString("hex");
+  // A positive DER integer in minimal form, as Go's x509 demands ("malformed serial number"
+  // otherwise): top bit clear (not negative) and first byte non-zero (no padding byte).
+  // A "00" prefix was neither when the next byte was below 0x80: kube-apiserver then refused the CA.
+  const serial = randomBytes(16);
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
+  cert.serialNumber = serial.toString("hex");
   cert.validity.notBefore = new Date(Date.now() - 3600_000); // tolerate clock skew
   cert.validity.notAfter = new Date(Date.now() + opts.days * 86400_000);
   cert.setSubject(opts.subject);

@@ -19,6 +19,16 @@ describe("testenv pki", () => {
     assert.equal(serving.ca, false);
   });
 
+  it("gives every certificate a serial Go accepts: positive, minimal DER, 16 bytes", () => {
+    // Go's x509 refuses a negative serial or one padded with a zero byte ("malformed serial number"); kube-apiserver then won't start.
+    for (const c of [ca, serving, admin]) {
+      const hex = c.serialNumber;
+      assert.equal(hex.length, 32, hex);
+      const first = parseInt(hex.slice(0, 2), 16);
+      assert.ok(first >= 0x40 && first <= 0x7f, hex);
+    }
+  });
+
   it("names the admin in system:masters and serves loopback", () => {
     assert.match(admin.subject, /CN=podreg-admin/);
     assert.match(admin.subject, /O=system:masters/);
