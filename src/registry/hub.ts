@@ -30,7 +30,8 @@ interface Sub {
 
 export class InstanceHub {
   private readonly byService = new Map<ServiceKey, Map<string, Instance>>();
-  private readonly groups = new Map<string, Map<string, Instance>>();
+  /** Each group's instances as last set (ids unique): a list, not a Map, as it is only walked when the group changes, and a Map per group cost ~50 bytes per instance. */
+  private readonly groups = new Map<string, readonly Instance[]>();
   private readonly revisions = new Map<ServiceKey, number>();
   private readonly subs = new Set<Sub>();
   private readonly syncedLatch = new Latch();
@@ -70,24 +71,27 @@ export class InstanceHub {
   /** Makes `instances` the whole content of `group`. */
   setGroup(group: string, instances: readonly Instance[]): void {
     if (this.closed) return;
-    const old = this.groups.get(group) ?? new Map<string, Instance>();
-    const next = new Map(instances.map((i) => [i.id, i]));
-    const changes: ({ type: "added"; instance: Instance } | { type: "updated"; instance: Instance; previous: Instance } | { type: "removed"; instance: Instance })[] = [];
-    for (const [id, prev] of old) if (!next.has(id)) changes.push({ type: "removed", instance: prev });
-    for (const [id, inst] of next) {
-      const prev = old.get(id);
-      if (!prev) changes.push({ type: "added", instance: inst });
-      else if (!sameInstance(prev, inst)) changes.push({ type: "updated", instance: inst, previous: prev });
-    }
+    const kept = this.groups.get(group);
+    const next = new Map<string, Instance>();
+    for (const i of instances) next.set(i.id, i);
     if (next.size === 0) this.groups.delete(group);
-    else this.groups.set(group, next);
-    for (const c of changes) {
-      const ev: DeltaEvent = { ...c, revision: ++this.rev };
-      this.revisions.set(ev.instance.key, ev.revision);
-      if (ev.type === "updated" && ev.previous.key !== ev.instance.key) this.revisions.set(ev.previous.key, ev.revision);
-      this.applyToIndex(ev);
-      this.dispatch(ev);
+    else this.groups.set(group, [...next.values()]);
+    // Each change is numbered and applied as the diff finds it (removals first): the same order as
+    // collecting them first, without a change object per instance (a first sync adds every instance).
+    const old = kept ? new Map(kept.map((i) => [i.id, i])) : undefined;
+    if (old) for (const [id, prev] of old) if (!next.has(id)) this.apply({ type: "removed", instance: prev, revision: ++this.rev });
+    for (const [id, inst] of next) {
+      const prev = old?.get(id);
+      if (!prev) this.apply({ type: "added", instance: inst, revision: ++this.rev });
+      else if (!sameInstance(prev, inst)) this.apply({ type: "updated", instance: inst, previous: prev, revision: ++this.rev });
     }
+  }
+
+  private apply(ev: DeltaEvent): void {
+    this.revisions.set(ev.instance.key, ev.revision);
+    if (ev.type === "updated" && ev.previous.key !== ev.instance.key) this.revisions.set(ev.previous.key, ev.revision);
+    this.applyToIndex(ev);
+    this.dispatch(ev);
   }
 
   deleteGroup(group: string): void {

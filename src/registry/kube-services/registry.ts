@@ -5,7 +5,9 @@
  * cache of src/kube. This file is only the event wiring: which Services a
  * change touches (indexes: slices by Service, Services by pod). What a
  * Service becomes is convert.ts, a pure function. Discovery only: the type
- * has no register().
+ * has no register(). The objects themselves are read from the informers'
+ * stores, never copied into maps of its own (a second map per kind cost
+ * memory for nothing).
  */
 import { KubeClient } from "../../kube/client.js";
 import { loadKubeConfig } from "../../kube/config.js";
@@ -52,21 +54,40 @@ export interface KubeServicesRegistryOptions {
 
 type Kind = "services" | "slices" | "pods" | "nodes" | "ingresses";
 
+/** Informers of one kind by the namespace they watch ("*": all). */
+type ByNamespace<T extends Versioned> = Map<string, Informer<T>>;
+
+/** The namespace of an `ns/name` key (names have no slash). */
+const namespaceOf = (key: string): string => key.slice(0, key.indexOf("/"));
+
+/** Joined, not template literals: keys kept in the indexes should be flat strings, not cons trees beside their flat copies. */
+const nsKey = (namespace: string, name: string): string => [namespace, "/", name].join("");
+
+/** Removes one occurrence; lists here are short (a Service's slices, a pod's Services). */
+function without<T>(list: T[], x: T): void {
+  const i = list.indexOf(x);
+  if (i >= 0) list.splice(i, 1);
+}
+
 export class KubeServicesRegistry extends HubDiscovery {
   readonly name = SOURCE;
   readonly client: KubeClient;
   private readonly ownClient: boolean;
   private readonly logger: Logger;
   private readonly informers: { kind: Kind; informer: Informer<Versioned> }[] = [];
-  private readonly svcs = new Map<string, SlimService>();
-  private readonly slices = new Map<string, SlimEndpointSlice>();
-  /** ns/service -> slice keys. */
-  private readonly slicesByService = new Map<string, Set<string>>();
-  /** ns/pod -> ns/services whose slices point at it. */
-  private readonly servicesByPod = new Map<string, Set<string>>();
-  private readonly pods = new Map<string, SlimPod>();
-  private readonly nodes = new Map<string, SlimNode>();
-  private readonly ingresses = new Map<string, SlimIngress>();
+  private readonly svcs: ByNamespace<SlimService> = new Map();
+  private readonly pods: ByNamespace<SlimPod> = new Map();
+  private readonly ingresses: ByNamespace<SlimIngress> = new Map();
+  private nodes: Informer<SlimNode> | undefined;
+  /**
+   * ns/service -> its slices, in the order a Set of their keys would keep
+   * (an updated slice moves to the end: it wins duplicate endpoints). Lists,
+   * not Sets: a Service has a slice or a few, and a Set each cost more than
+   * the slice's endpoints.
+   */
+  private readonly slicesByService = new Map<string, SlimEndpointSlice[]>();
+  /** ns/pod -> ns/services whose slices point at it, in Set order. */
+  private readonly servicesByPod = new Map<string, string[]>();
   private started = false;
   private ready = false;
   private closed = false;
@@ -119,7 +140,7 @@ export class KubeServicesRegistry extends HubDiscovery {
     const nss = this.namespaces;
     const at = (ns: string, group: string, resource: string) =>
       ns === "*" ? `${group}/${resource}` : `${group}/namespaces/${encodeURIComponent(ns)}/${resource}`;
-    const add = <T extends Versioned>(kind: Kind, path: string, transform: (raw: never) => T, key: (o: T) => string, on: (type: "set" | "delete", o: T) => void) => {
+    const add = <T extends Versioned>(kind: Kind, path: string, transform: (raw: never) => T, key: (o: T) => string, on: (type: "set" | "delete", o: T, old?: T) => void): Informer<T> => {
       const informer = new Informer<T>({
         client: this.client,
         path,
@@ -130,7 +151,8 @@ export class KubeServicesRegistry extends HubDiscovery {
         clock: this.o.clock,
         logger: this.logger,
       });
-      informer.addHandler({ onAdd: (x) => on("set", x), onUpdate: (_, x) => on("set", x), onDelete: (x) => on("delete", x) });
+      // The store holds the change when the handler runs; an update passes the state it replaced.
+      informer.addHandler({ onAdd: (x) => on("set", x), onUpdate: (o, x) => on("set", x, o), onDelete: (x) => on("delete", x, x) });
       informer.onHealth((h) => {
         if (this.closed) return; // stopping aborts the watches: not a failure
         // Nodes are optional (a namespaced Role can't list them): their failures don't make the source fail.
@@ -139,105 +161,107 @@ export class KubeServicesRegistry extends HubDiscovery {
         else this.tracker.recover(informer);
       });
       this.informers.push({ kind, informer: informer as unknown as Informer<Versioned> });
+      return informer;
     };
-    for (const ns of nss) {
-      add("services", at(ns, "/api/v1", "services"), slimService, namespacedKey, (t, s) => this.onService(t, s));
-      add("slices", at(ns, "/apis/discovery.k8s.io/v1", "endpointslices"), slimEndpointSlice, namespacedKey, (t, s) => this.onSlice(t, s));
-      add("pods", at(ns, "/api/v1", "pods"), slimPodTransform([]), podKey, (t, p) => this.onPod(t, p));
-      if (this.o.address === "external") add("ingresses", at(ns, "/apis/networking.k8s.io/v1", "ingresses"), slimIngress, namespacedKey, (t, i) => this.onIngress(t, i));
+    // One watch per namespace: a namespace named twice is still one store to read.
+    for (const ns of new Set(nss)) {
+      this.svcs.set(ns, add("services", at(ns, "/api/v1", "services"), slimService, namespacedKey, (t, s) => this.onService(s)));
+      add("slices", at(ns, "/apis/discovery.k8s.io/v1", "endpointslices"), slimEndpointSlice, namespacedKey, (t, s, old) => this.onSlice(t, s, old));
+      this.pods.set(ns, add("pods", at(ns, "/api/v1", "pods"), slimPodTransform([]), podKey, (t, p, old) => this.onPod(t, p, old)));
+      if (this.o.address === "external") this.ingresses.set(ns, add("ingresses", at(ns, "/apis/networking.k8s.io/v1", "ingresses"), slimIngress, namespacedKey, (t, i, old) => this.onIngress(t, i, old)));
     }
-    if (this.o.watchNodes !== false) add("nodes", "/api/v1/nodes", slimNode, (n) => n.name, (t, n) => this.onNode(t, n));
+    if (this.o.watchNodes !== false) this.nodes = add("nodes", "/api/v1/nodes", slimNode, (n) => n.name, (t, n, old) => this.onNode(t, n, old));
     for (const i of this.informers) i.informer.start();
     const required = this.informers.filter((i) => i.kind !== "nodes");
     void Promise.all(required.map((i) => i.informer.whenSynced())).then(
       () => {
         if (this.closed) return;
         this.ready = true;
-        for (const key of this.svcs.keys()) this.recompute(key);
+        this.recomputeAll();
         this.markSynced();
       },
       () => {}, // stopped before syncing (close)
     );
   }
 
-  private onService(type: "set" | "delete", s: SlimService): void {
-    const key = namespacedKey(s);
-    if (type === "delete") this.svcs.delete(key);
-    else this.svcs.set(key, s);
-    this.recompute(key);
+  /** The object under `ns/name` in the store of the informer watching `ns`. */
+  private static lookup<T extends Versioned>(by: ByNamespace<T>, key: string): T | undefined {
+    return (by.get(namespaceOf(key)) ?? by.get("*"))?.store.get(key);
   }
 
-  private onSlice(type: "set" | "delete", s: SlimEndpointSlice): void {
-    const key = namespacedKey(s);
-    const old = this.slices.get(key);
+  private recomputeAll(): void {
+    for (const informer of this.svcs.values()) for (const s of informer.list()) this.recompute(namespacedKey(s));
+  }
+
+  private onService(s: SlimService): void {
+    if (this.ready) this.recompute(namespacedKey(s));
+  }
+
+  private onSlice(type: "set" | "delete", s: SlimEndpointSlice, old: SlimEndpointSlice | undefined): void {
+    if (!this.ready) {
+      // Listing: only the index moves; every Service is converted once all have listed.
+      if (old) this.unindex(old);
+      if (type === "set") this.index(s);
+      return;
+    }
     const touched = new Set<string>();
     for (const sl of [old, type === "set" ? s : undefined]) {
       if (!sl?.service) continue;
-      touched.add(`${sl.namespace}/${sl.service}`);
+      touched.add(nsKey(sl.namespace, sl.service));
     }
-    if (old) this.unindex(key, old);
-    if (type === "delete") this.slices.delete(key);
-    else {
-      this.slices.set(key, s);
-      this.index(key, s);
-    }
+    if (old) this.unindex(old);
+    if (type === "set") this.index(s);
     for (const svc of touched) this.recompute(svc);
   }
 
-  private index(key: string, s: SlimEndpointSlice): void {
+  private index(s: SlimEndpointSlice): void {
     if (!s.service) return;
-    const svc = `${s.namespace}/${s.service}`;
-    let set = this.slicesByService.get(svc);
-    if (!set) this.slicesByService.set(svc, (set = new Set()));
-    set.add(key);
+    const svc = nsKey(s.namespace, s.service);
+    let list = this.slicesByService.get(svc);
+    if (!list) this.slicesByService.set(svc, (list = []));
+    list.push(s);
     for (const ep of s.endpoints) {
       if (ep.target?.kind !== "Pod") continue;
-      const pk = `${ep.target.namespace ?? s.namespace}/${ep.target.name}`;
+      const pk = nsKey(ep.target.namespace ?? s.namespace, ep.target.name);
       let svcs = this.servicesByPod.get(pk);
-      if (!svcs) this.servicesByPod.set(pk, (svcs = new Set()));
-      svcs.add(svc);
+      if (!svcs) this.servicesByPod.set(pk, (svcs = []));
+      if (!svcs.includes(svc)) svcs.push(svc);
     }
   }
 
-  private unindex(key: string, s: SlimEndpointSlice): void {
+  private unindex(s: SlimEndpointSlice): void {
     if (!s.service) return;
-    const svc = `${s.namespace}/${s.service}`;
-    const set = this.slicesByService.get(svc);
-    set?.delete(key);
-    if (set?.size === 0) this.slicesByService.delete(svc);
+    const svc = nsKey(s.namespace, s.service);
+    const list = this.slicesByService.get(svc);
+    if (list) {
+      // By name: the store hands back the object it held, but a replayed copy must match too.
+      const i = list.findIndex((x) => x.name === s.name);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.slicesByService.delete(svc);
+    }
     for (const ep of s.endpoints) {
       if (ep.target?.kind !== "Pod") continue;
-      const pk = `${ep.target.namespace ?? s.namespace}/${ep.target.name}`;
+      const pk = nsKey(ep.target.namespace ?? s.namespace, ep.target.name);
       const svcs = this.servicesByPod.get(pk);
-      svcs?.delete(svc);
-      if (svcs?.size === 0) this.servicesByPod.delete(pk);
+      if (!svcs) continue;
+      without(svcs, svc);
+      if (svcs.length === 0) this.servicesByPod.delete(pk);
     }
   }
 
-  private onPod(type: "set" | "delete", p: SlimPod): void {
-    const key = podKey(p);
-    const old = this.pods.get(key);
-    if (type === "delete") this.pods.delete(key);
-    else this.pods.set(key, p);
+  private onPod(type: "set" | "delete", p: SlimPod, old: SlimPod | undefined): void {
     // Only labels and start time matter here: a status-only change moves nothing.
     if (type === "set" && old && old.startTime === p.startTime && sameRecord(old.labels, p.labels)) return;
-    for (const svc of this.servicesByPod.get(key) ?? []) this.recompute(svc);
+    for (const svc of this.servicesByPod.get(podKey(p)) ?? []) this.recompute(svc);
   }
 
-  private onNode(type: "set" | "delete", n: SlimNode): void {
-    const old = this.nodes.get(n.name);
-    if (type === "delete") this.nodes.delete(n.name);
-    else this.nodes.set(n.name, n);
+  private onNode(type: "set" | "delete", n: SlimNode, old: SlimNode | undefined): void {
     if (type === "set" && old && old.zone === n.zone && old.internalIPs.join() === n.internalIPs.join() && old.externalIPs.join() === n.externalIPs.join()) return;
     // Zones and node addresses touch every Service: rare events, recomputed whole.
-    for (const key of this.svcs.keys()) this.recompute(key);
+    this.recomputeAll();
   }
 
-  private onIngress(type: "set" | "delete", i: SlimIngress): void {
-    const key = namespacedKey(i);
-    const old = this.ingresses.get(key);
-    if (type === "delete") this.ingresses.delete(key);
-    else this.ingresses.set(key, i);
+  private onIngress(type: "set" | "delete", i: SlimIngress, old: SlimIngress | undefined): void {
     const svcs = new Set([...(old?.rules ?? []), ...(type === "set" ? i.rules : [])].map((r) => `${i.namespace}/${r.service}`));
     for (const svc of svcs) this.recompute(svc);
   }
@@ -245,18 +269,17 @@ export class KubeServicesRegistry extends HubDiscovery {
   /** Converts one Service again and hands the result to the hub (which works out what changed). */
   private recompute(key: string): void {
     if (!this.ready) return; // the first full conversion happens once everything has listed
-    const svc = this.svcs.get(key);
+    const svc = KubeServicesRegistry.lookup(this.svcs, key);
     if (!svc) return this.hub.deleteGroup(key);
-    const slices = [...(this.slicesByService.get(key) ?? [])].flatMap((k) => this.slices.get(k) ?? []);
-    const ingresses = this.o.address === "external" ? [...this.ingresses.values()].filter((i) => i.namespace === svc.namespace) : [];
+    const ingresses = this.o.address === "external" ? ((this.ingresses.get(svc.namespace) ?? this.ingresses.get("*"))?.list() ?? []).filter((i) => i.namespace === svc.namespace) : [];
     this.hub.setGroup(
       key,
       serviceInstances({
         service: svc,
-        slices,
-        pod: (ns, name) => this.pods.get(`${ns}/${name}`),
-        node: (name) => this.nodes.get(name),
-        nodes: () => [...this.nodes.values()],
+        slices: this.slicesByService.get(key) ?? [],
+        pod: (ns, name) => KubeServicesRegistry.lookup(this.pods, nsKey(ns, name)),
+        node: (name) => this.nodes?.store.get(name),
+        nodes: () => this.nodes?.list() ?? [],
         ingresses,
         address: this.o.address ?? "internal",
         scope: this.scope,
