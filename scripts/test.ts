@@ -19,8 +19,8 @@
 import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
-import { ensureDubboGoPeer, ensureEnvoy, ensureGoXdsClient, startControlPlane, type ControlPlane } from "../testenv/index.js";
+import { dirname, join } from "node:path";
+import { ensureChromium, ensureDubboGoPeer, ensureEnvoy, ensureGoXdsClient, startControlPlane, type ControlPlane } from "../testenv/index.js";
 
 const args = process.argv.slice(2);
 const files = args.length > 0 ? args : listTests("test");
@@ -32,10 +32,10 @@ function listTests(dir: string): string[] {
     .sort();
 }
 
-const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-const build = new Promise<number>((resolve) =>
-  spawn(process.execPath, [tsc, "-p", "tsconfig.build.json"], { stdio: "inherit" }).on("exit", (c, s) => resolve(c ?? (s ? 1 : 0))),
-);
+const require = createRequire(import.meta.url);
+const exec = (args: string[]) => new Promise<number>((resolve) => spawn(process.execPath, args, { stdio: "inherit" }).on("exit", (c, s) => resolve(c ?? (s ? 1 : 0))));
+// dist/ (the package as users import it) and dist/web (the console podreg serve hands out).
+const build = exec([require.resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json"]).then((c) => (c !== 0 ? c : exec([join(dirname(require.resolve("vite/package.json")), "bin", "vite.js"), "build", "web"])));
 
 /** Resolves to why `setup` failed ("CODE: message"), or undefined. */
 function failure(setup: Promise<unknown>): Promise<string | undefined> {
@@ -51,6 +51,7 @@ const peers = [
   { failed: "the dubbo-go peer could not be built", envVar: "PODREG_TESTENV_DUBBOGO_ERROR", error: failure(ensureDubboGoPeer({ log })) },
   { failed: "gRPC-Go's xDS client could not be built", envVar: "PODREG_TESTENV_XDSCLIENT_ERROR", error: failure(ensureGoXdsClient({ log })) },
   { failed: "Envoy could not be installed", envVar: "PODREG_TESTENV_ENVOY_ERROR", error: failure(ensureEnvoy({ log })) },
+  { failed: "Chromium could not be installed", envVar: "PODREG_TESTENV_CHROMIUM_ERROR", error: failure(ensureChromium({ log })) },
 ];
 
 const env: NodeJS.ProcessEnv = { ...process.env };
@@ -77,7 +78,7 @@ for (const peer of peers) {
 }
 
 if ((await build) !== 0) {
-  console.error("npm test: the build (tsc -p tsconfig.build.json) failed");
+  console.error("npm test: the build (tsc -p tsconfig.build.json, vite build web) failed");
   await cp?.stop();
   process.exit(1);
 }

@@ -15,3 +15,4 @@ export {
   type PeerEvent,
 } from "./peers.js";
 export { ENVOY_VERSION, ensureEnvoy, ensureGoXdsClient, type EnvoyBinary, type GoXdsClientBinary } from "./xds-peers.js";
+export { chromiumPath, ensureChromium } from "./browser.js";

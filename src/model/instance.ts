@@ -37,6 +37,13 @@ export interface Instance {
   readonly startTime?: number;
   /** The registry it came from: `memory`, `kube-pods`, `kube-services`, ... */
   readonly source: string;
+  /**
+   * Where in its source, as the source names it: the pod (`<namespace>/<pod>`)
+   * for kube-pods and for EndpointSlice endpoints that point at one, the
+   * entry id in the local registry. Shown as "the pod or workload"; writes to
+   * the local registry address its entries by it.
+   */
+  readonly origin?: string;
   /** Set by an aggregate when several sources saw the same endpoint: every one of them, the winning `source` first. */
   readonly sources?: readonly string[];
 }
@@ -67,6 +74,7 @@ export function sameInstance(a: Instance, b: Instance): boolean {
     a.ready === b.ready &&
     a.startTime === b.startTime &&
     a.source === b.source &&
+    a.origin === b.origin &&
     (a.sources ?? []).join() === (b.sources ?? []).join() &&
     sameRecord(a.metadata, b.metadata) &&
     sameRecord(a.labels, b.labels)
@@ -152,5 +160,6 @@ export function buildInstance(input: InstanceInput): Instance {
     ready: input.ready ?? true,
     ...(input.startTime === undefined ? {} : { startTime: input.startTime }),
     source: input.source,
+    origin: input.origin,
   };
 }

@@ -59,6 +59,7 @@ export const openApiDocument = {
           startTime: { type: "number" },
           source: { type: "string" },
           sources: { type: "array", items: { type: "string" } },
+          origin: { type: "string", description: "Where in its source: the pod (namespace/name), the local registry entry id" },
         },
       },
       ServiceSummary: {
@@ -141,6 +142,47 @@ export const openApiDocument = {
         responses: {
           "200": { description: "Sorted by id", content: json({ type: "object", required: ["key", "instances"], additionalProperties: false, properties: { key: { type: "string" }, instances: { type: "array", items: ref("Instance") } } }) },
           ...errors,
+        },
+      },
+    },
+    "/v1/status": {
+      get: {
+        summary: "The source's state for the console: synced, the current failure (redacted) until it recovers, what the server offers",
+        responses: {
+          "200": {
+            description: "Status",
+            content: json({
+              type: "object",
+              required: ["source", "synced", "writes", "xds"],
+              additionalProperties: false,
+              properties: {
+                source: { type: "string" },
+                synced: { type: "boolean" },
+                failing: { type: "object", required: ["code", "message", "since"], additionalProperties: false, properties: { code: { type: "string" }, message: { type: "string" }, since: { type: "number" } } },
+                lastRecovery: { type: "object", required: ["at", "downMs"], additionalProperties: false, properties: { at: { type: "number" }, downMs: { type: "number" } } },
+                writes: { type: "boolean", description: "The server takes writes (a local registry and a token)" },
+                xds: { type: "boolean", description: "An xDS server runs beside it (/v1/xds/clients)" },
+              },
+            }),
+          },
+        },
+      },
+    },
+    "/v1/auth": {
+      get: {
+        summary: "Checks a token: 204 when it is this server's",
+        security: [{ token: [] }],
+        responses: { "204": { description: "The token is this server's" }, ...writeErrors },
+      },
+    },
+    "/v1/policies": {
+      get: {
+        summary: "The client policy the server knows (--config): the defaults, and each configured service by key, resolved as clients resolve them",
+        responses: {
+          "200": {
+            description: "Policies",
+            content: json({ type: "object", required: ["defaults", "services"], additionalProperties: false, properties: { defaults: { type: "object" }, services: { type: "object", additionalProperties: { type: "object" } } } }),
+          },
         },
       },
     },

@@ -22,6 +22,9 @@ import { checkToken, readJson, sendError, sendJson } from "./http.js";
 import { ServerMetrics, type SourceStats } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { WatchFanout, type WatchOptions } from "./watch.js";
+import { ConsoleFiles, consoleDir } from "./console.js";
+import { serviceConfig, type ClientConfig } from "../client/config.js";
+import { redactCredentials } from "../util/text.js";
 
 export interface ServerOptions {
   /** What the server serves: any Discovery (a LocalRegistry takes writes too). */
@@ -39,6 +42,10 @@ export interface ServerOptions {
   watch?: WatchOptions;
   /** Counters the Discovery contract does not carry. */
   stats?: SourceStats;
+  /** Per-service client policy the server knows (podreg serve --config): shown by the console, served over xDS. */
+  config?: ClientConfig;
+  /** Serve the console at `/` (default true, when it is built). */
+  console?: boolean;
   logger?: Logger;
 }
 
@@ -81,6 +88,17 @@ export async function startServer(o: ServerOptions): Promise<PodregServer> {
   const metrics = new ServerMetrics(discovery, fanout, { leaseExpiries: local ? () => local.expiries : undefined, ...o.stats });
   const maxBody = o.maxBodyBytes ?? 64 * 1024;
   let closing = false;
+  const dir = o.console === false ? undefined : consoleDir();
+  const consoleFiles = dir === undefined ? undefined : new ConsoleFiles(dir);
+  // The source's health as the console shows it: the last failure until it recovers.
+  const health: { failing?: { code: string; message: string; since: number }; lastRecovery?: { at: number; downMs: number } } = {};
+  const statusSub = discovery.onStatus((ev) => {
+    if (ev.type === "failing") health.failing = { code: ev.error.code ?? "PODREG_ERROR", message: redactCredentials(ev.error.message).slice(0, 500), since: Date.now() };
+    else if (ev.type === "recovered") {
+      health.failing = undefined;
+      health.lastRecovery = { at: Date.now(), downMs: ev.downMs };
+    }
+  });
 
   const write = (req: IncomingMessage) => {
     if (!local) throw new BadRequestError(`this server's registry (${discovery.name}) takes no registrations`);
@@ -136,6 +154,59 @@ export async function startServer(o: ServerOptions): Promise<PodregServer> {
       },
     },
     { method: "GET", path: /^\/openapi\.json$/, name: "/openapi.json", handle: (_q, res) => sendJson(res, 200, openApiDocument) },
+    {
+      method: "GET",
+      path: /^\/(index\.html)?$|^\/assets\/[A-Za-z0-9._-]+$/,
+      name: "/ (console)",
+      handle: (_q, res, _m, url) => {
+        if (!consoleFiles) {
+          if (url.pathname.startsWith("/assets/")) throw new NotFoundError("no such file");
+          return sendJson(res, 404, { code: "PODREG_NOT_FOUND", message: o.console === false ? "the console is off on this server" : "the console is not built: npm run build (it builds web/ into dist/web)" });
+        }
+        if (!consoleFiles.send(res, url.pathname)) throw new NotFoundError("no such file");
+      },
+    },
+    {
+      method: "GET",
+      path: /^\/v1\/status$/,
+      name: "/v1/status",
+      handle: (_q, res) =>
+        sendJson(res, 200, {
+          source: discovery.name,
+          synced: discovery.synced,
+          ...(health.failing ? { failing: health.failing } : {}),
+          ...(health.lastRecovery ? { lastRecovery: health.lastRecovery } : {}),
+          writes: local !== undefined && o.token !== undefined,
+          xds: o.stats?.xds !== undefined,
+        }),
+    },
+    {
+      method: "GET",
+      path: /^\/v1\/auth$/,
+      name: "/v1/auth",
+      handle: (req, res) => {
+        if (!local || o.token === undefined) throw new NotFoundError("this server takes no writes: there is no token to check");
+        checkToken(req, o.token);
+        res.writeHead(204).end();
+      },
+    },
+    {
+      method: "GET",
+      path: /^\/v1\/policies$/,
+      name: "/v1/policies",
+      handle: (_q, res) => {
+        const config = o.config ?? {};
+        const services: Record<string, ReturnType<typeof serviceConfig>> = {};
+        for (const name of Object.keys(config.services ?? {})) {
+          try {
+            services[discovery.resolve(name)] = serviceConfig(config, name);
+          } catch {
+            // A name this source cannot key: nothing of its can match it.
+          }
+        }
+        sendJson(res, 200, { defaults: serviceConfig({ defaults: config.defaults }, ""), services });
+      },
+    },
     {
       method: "GET",
       path: /^\/v1\/services$/,
@@ -294,6 +365,7 @@ export async function startServer(o: ServerOptions): Promise<PodregServer> {
     close: () =>
       (closed ??= (async () => {
         closing = true;
+        statusSub.close();
         fanout.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -39,6 +39,8 @@ interface Client {
   key: ServiceKey | "*";
   /** Where to resume from, until the first snapshot of the source arrives. */
   resume: string | undefined;
+  /** Bytes of a snapshot still draining: a large registry's snapshot is not a slow reader. */
+  allowance: number;
 }
 
 interface Buffered {
@@ -93,7 +95,8 @@ export class WatchFanout {
   attach(req: IncomingMessage, res: ServerResponse, key: ServiceKey | "*", lastEventId: string | undefined): void {
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" });
     res.flushHeaders();
-    const client: Client = { res, key, resume: lastEventId };
+    const client: Client = { res, key, resume: lastEventId, allowance: 0 };
+    res.on("drain", () => (client.allowance = 0));
     this.clients.add(client);
     const drop = () => {
       this.clients.delete(client);
@@ -159,7 +162,9 @@ export class WatchFanout {
     if (from === undefined) {
       const instances = [...this.state.values()].filter((i) => c.key === "*" || i.key === c.key);
       this.stats.snapshots++;
-      this.write(c, `id: ${this.epoch}.${this.revision}\nevent: snapshot\ndata: ${JSON.stringify({ type: "snapshot", revision: this.revision, instances })}\n\n`);
+      const frame = `id: ${this.epoch}.${this.revision}\nevent: snapshot\ndata: ${JSON.stringify({ type: "snapshot", revision: this.revision, instances })}\n\n`;
+      c.allowance = Buffer.byteLength(frame);
+      this.write(c, frame);
       return;
     }
     this.stats.resumed++;
@@ -178,7 +183,7 @@ export class WatchFanout {
   private write(c: Client, text: string): void {
     if (c.res.destroyed) return;
     c.res.write(text);
-    if (c.res.writableLength > this.maxBuffered) {
+    if (c.res.writableLength > this.maxBuffered + c.allowance) {
       this.stats.slowDisconnects++;
       this.logger.warn({ buffered: c.res.writableLength }, "watch client too slow to read: disconnected");
       this.clients.delete(c);

@@ -38,6 +38,12 @@ describe("podreg demo", () => {
     assert.ok(share > 0.04 && share < 0.2, `canary share ${share}`);
     const r = (await (await fetch(`${url}/v1/services/echo`)).json()) as { instances: number };
     assert.equal(r.instances, 3, "v1-a, v2-a, v1-c");
+    // The console's URL is printed, and it is served there.
+    assert.match(demo.stdout(), new RegExp(`^  console   ${url}/ `, "m"));
+    const page = await fetch(`${url}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+    assert.match(await page.text(), /<title>podreg console<\/title>/);
     demo.proc.kill("SIGINT");
     const { code } = await demo.exited;
     assert.equal(code, 0, demo.stderr());

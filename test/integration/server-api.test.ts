@@ -16,7 +16,7 @@ import { eventually } from "../support/wait.js";
 const TOKEN = "test-token-0123456789";
 
 /** Reads an SSE stream into frames until `until` says stop. */
-async function readFrames(url: string, o: { lastEventId?: string; until: (frames: Frame[]) => boolean; timeoutMs?: number }): Promise<Frame[]> {
+async function readFrames(url: string, o: { lastEventId?: string; until: (frames: Frame[]) => boolean; timeoutMs?: number; onFrame?: (f: Frame) => void }): Promise<Frame[]> {
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), o.timeoutMs ?? 10_000);
   const frames: Frame[] = [];
@@ -29,7 +29,9 @@ async function readFrames(url: string, o: { lastEventId?: string; until: (frames
       buf += String(chunk);
       let i: number;
       while ((i = buf.indexOf("\n\n")) >= 0) {
-        frames.push(parseFrame(buf.slice(0, i)));
+        const f = parseFrame(buf.slice(0, i));
+        frames.push(f);
+        o.onFrame?.(f);
         buf = buf.slice(i + 2);
       }
       if (o.until(frames)) break;
@@ -224,6 +226,19 @@ describe("podreg server API (real sockets, checked against /openapi.json)", () =
     await closed;
     assert.equal((await api("GET", "/healthz")).status, 200);
     for (const e of reg.entries()) if (e.spec.service === "flood") await reg.remove(e.id);
+  });
+
+  it("watch: a snapshot larger than the 64 KiB limit reaches a client that reads it, which then gets the next event", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await reg.add({ service: "big", port: 1000 + i, metadata: { pad: "b".repeat(10_000) } })).id);
+    const before = server.fanout.stats.slowDisconnects;
+    const frames = await readFrames(`${server.url}/v1/watch?service=big`, {
+      until: (f) => f.some((x) => x.event === "snapshot") && f.some((x) => x.event === "removed"),
+      onFrame: (f) => void (f.event === "snapshot" && reg.remove(ids[0]!)),
+    });
+    assert.equal(frames.find((f) => f.event === "snapshot")!.data!.instances!.length, 20, "about 200 KB in one frame");
+    assert.equal(server.fanout.stats.slowDisconnects, before, "not taken for a slow reader");
+    for (const id of ids.slice(1)) await reg.remove(id);
   });
 
   it("200 concurrent watchers receive the same events in the same order", async () => {

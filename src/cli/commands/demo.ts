@@ -120,6 +120,7 @@ export function demoCommand(): Command {
           ? `podreg demo: server ${server.url} (watching pods in namespace ${escapeControl(pods.namespace)} of ${escapeControl(o.kubeconfig ?? "")}; demo pods deleted at exit)`
           : `podreg demo: server ${server.url} (local registry, data in ${escapeControl(dataDir)}, removed at exit)`,
       );
+      console.log(`  console   ${server.url}/   (the token for writes: ${escapeControl(opened.tokenFile)})`);
       console.log(`  services  ${server.url}/v1/services`);
       console.log(`  watch     curl -N ${server.url}/v1/watch`);
       console.log(`  metrics   ${server.url}/metrics`);

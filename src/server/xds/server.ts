@@ -138,18 +138,11 @@ export async function startXdsServer(o: XdsServerOptions): Promise<XdsServer> {
       if (closed) return;
       closed = true;
       state.close();
-      for (const { call } of streams.values()) call.end();
+      // ADS streams are long-lived and clients keep their last config: nothing to drain. A graceful
+      // shutdown would wait on clients that reopen their stream at once; end every stream and session now.
+      for (const { call } of streams.values()) call.destroy(Object.assign(new Error("the xDS server is shutting down"), { code: grpc.status.UNAVAILABLE }));
       streams.clear();
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 2000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      server.forceShutdown();
     },
   };
 }
