@@ -223,6 +223,9 @@ describe("podreg serve (real processes)", () => {
         assert.deepEqual(status.clients.map((c) => [c.kind, c.node.id]), [["grpc", "cli-go"]]);
         assert.deepEqual(Object.keys(status.clients[0]!.types).sort(), ["cds", "eds", "lds", "rds"]);
         assert.ok(Object.values(status.clients[0]!.types).every((t) => t.acked), "every type ACKed");
+        // The same policy file reaches the console's API.
+        const policies = (await s.call("GET", "/v1/policies")).body as { services: Record<string, { balancer: { policy: string } }> };
+        assert.equal(Object.values(policies.services)[0]?.balancer.policy, "ring_hash");
         assert.equal((await s.call("DELETE", "/v1/instances/echo-1")).status, 204);
         const t0 = Date.now();
         await eventually("gRPC-Go sees it go", () => go.calls.some((c) => !c.ok && c.at > t0), 20_000);

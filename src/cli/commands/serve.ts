@@ -65,6 +65,7 @@ export async function openServer(
     const server = await startServer({
       discovery: registry,
       registrar: local,
+      config,
       host: o.host,
       port: o.port,
       token,
