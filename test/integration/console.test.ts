@@ -13,7 +13,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
+import { KubeConfig } from "@kubernetes/client-node";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { KubeClient } from "../../src/kube/client.js";
+import { KubePodsRegistry } from "../../src/registry/kube-pods/registry.js";
+import { silentLogger } from "../../src/util/logger.js";
 import { AggregateDiscovery } from "../../src/registry/aggregate.js";
 import { LocalRegistry } from "../../src/registry/local/registry.js";
 import { MemoryRegistry } from "../../src/registry/memory.js";
@@ -205,6 +209,40 @@ describe("the console in a real Chromium", () => {
     await page.locator("[data-testid=services] tbody tr").first().waitFor();
     console.log(`phone width: screenshot ${await shot(page, "services-phone")}`);
     assert.deepEqual(await axeProblems(page), []);
+    await page.close();
+  });
+
+  it("trouble is shown, never a blank page: a failing source, then the server gone", async () => {
+    // A second server: the local registry beside a kube-pods source whose API server does not answer.
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: "gone", server: "https://127.0.0.1:1", skipTLSVerify: true }],
+      users: [{ name: "u", token: "t" }],
+      contexts: [{ name: "gone", cluster: "gone", user: "u", namespace: "shop" }],
+      currentContext: "gone",
+    });
+    const client = new KubeClient(kc);
+    const pods = new KubePodsRegistry({ client, namespaces: ["shop"], handleSignals: false, quietRetries: true, logger: silentLogger });
+    const mine = new LocalRegistry({ namespace: "shop" });
+    await mine.add({ service: "still-here", host: "10.4.0.1", port: 80, kind: "persistent", id: "still-1" });
+    const both = new AggregateDiscovery({ sources: [mine, pods], logger: silentLogger });
+    const s2 = await startServer({ discovery: both, registrar: mine, token: TOKEN });
+    closers.push(async () => {
+      await s2.close();
+      await both.close();
+      client.close();
+    });
+    const page = await browser.newPage();
+    await page.goto(s2.url);
+    await page.locator("tr[data-key='shop/still-here']").waitFor();
+    const banner = page.getByRole("alert").filter({ hasText: "The source is failing" });
+    await banner.waitFor({ timeout: 20_000 });
+    assert.match(await banner.innerText(), /PODREG_KUBE_UNREACHABLE/);
+    console.log(`failing source: screenshot ${await shot(page, "failing-source")}`);
+    await s2.close();
+    await page.getByRole("alert").filter({ hasText: /does not answer|lost the server/ }).first().waitFor({ timeout: 20_000 });
+    assert.equal(await page.locator("tr[data-key='shop/still-here']").count(), 1, "what was seen stays on the page, marked stale");
+    console.log(`server gone: screenshot ${await shot(page, "server-gone")}`);
     await page.close();
   });
 });
