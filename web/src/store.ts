@@ -23,6 +23,11 @@ const TIMELINE = 500;
 
 class Store {
   readonly instances = new Map<string, Instance>();
+  /** The same instances by service key: a change touches one service's row, not every one. */
+  private readonly byKey = new Map<string, Map<string, Instance>>();
+  private readonly dirty = new Set<string>();
+  private readonly rowCache = new Map<string, ServiceRow>();
+  private rowPolicies: Policies | undefined;
   timeline: Change[] = [];
   connection: Connection = "connecting";
   snapshotAt: number | undefined;
@@ -45,8 +50,10 @@ class Store {
     es.addEventListener("snapshot", (e) => {
       const data = JSON.parse((e as MessageEvent<string>).data) as { revision: number; instances: Instance[] };
       this.set(() => {
+        for (const k of this.byKey.keys()) this.dirty.add(k);
         this.instances.clear();
-        for (const i of data.instances) this.instances.set(i.id, i);
+        this.byKey.clear();
+        for (const i of data.instances) this.put(i);
         this.revision = data.revision;
         this.snapshotAt = Date.now();
         this.connection = "live";
@@ -56,8 +63,8 @@ class Store {
       es.addEventListener(type, (e) => {
         const data = JSON.parse((e as MessageEvent<string>).data) as { revision: number; instance: Instance };
         this.set(() => {
-          if (type === "removed") this.instances.delete(data.instance.id);
-          else this.instances.set(data.instance.id, data.instance);
+          this.drop(data.instance.id);
+          if (type !== "removed") this.put(data.instance);
           this.revision = data.revision;
           this.timeline.unshift({ type, revision: data.revision, at: Date.now(), instance: data.instance });
           if (this.timeline.length > TIMELINE) this.timeline.length = TIMELINE;
@@ -81,6 +88,42 @@ class Store {
     };
     void poll();
     setInterval(() => void poll(), 3000);
+  }
+
+  /** The services, one row each, recomputed only for the services that changed since the last call. */
+  rows(): ServiceRow[] {
+    if (this.rowPolicies !== this.policies) {
+      this.rowPolicies = this.policies;
+      this.rowCache.clear();
+      for (const k of this.byKey.keys()) this.dirty.add(k);
+      for (const k of Object.keys(this.policies?.services ?? {})) this.dirty.add(k);
+    }
+    for (const key of this.dirty) {
+      const list = [...(this.byKey.get(key)?.values() ?? [])];
+      const row = serviceRow(key, list, this.policies);
+      if (row) this.rowCache.set(key, row);
+      else this.rowCache.delete(key);
+    }
+    this.dirty.clear();
+    return [...this.rowCache.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  private put(i: Instance): void {
+    this.instances.set(i.id, i);
+    let m = this.byKey.get(i.key);
+    if (!m) this.byKey.set(i.key, (m = new Map()));
+    m.set(i.id, i);
+    this.dirty.add(i.key);
+  }
+
+  private drop(id: string): void {
+    const old = this.instances.get(id);
+    if (!old) return;
+    this.instances.delete(id);
+    const m = this.byKey.get(old.key);
+    m?.delete(id);
+    if (m?.size === 0) this.byKey.delete(old.key);
+    this.dirty.add(old.key);
   }
 
   subscribe(fn: () => void): () => void {
@@ -119,37 +162,27 @@ export interface ServiceRow {
   policy: string;
 }
 
-/** Services from the instances held, plus those the server's policy names but nothing provides (empty). */
-export function serviceRows(instances: Iterable<Instance>, policies: Policies | undefined): ServiceRow[] {
-  const by = new Map<string, Instance[]>();
-  for (const i of instances) {
-    const list = by.get(i.key);
-    if (list) list.push(i);
-    else by.set(i.key, [i]);
-  }
-  const policyOf = (key: string, list: readonly Instance[]) => {
-    const p = policies?.services[key] ?? policies?.defaults;
-    if (!p) return "round_robin";
-    if (p.balancerIsDefault && list.length > 0 && list.every((i) => i.metadata["podreg.io/session-affinity"] === "ClientIP")) return "source_affinity";
-    return p.balancer.policy;
-  };
-  const rows: ServiceRow[] = [...by].map(([key, list]) => ({
+/**
+ * A service's row from its instances; a service the server's policy names but
+ * nothing provides is an empty row; undefined when it is neither.
+ */
+function serviceRow(key: string, list: readonly Instance[], policies: Policies | undefined): ServiceRow | undefined {
+  const configured = policies?.services[key];
+  if (list.length === 0 && !configured) return undefined;
+  const p = configured ?? policies?.defaults;
+  const affinity = p?.balancerIsDefault && list.length > 0 && list.every((i) => i.metadata["podreg.io/session-affinity"] === "ClientIP");
+  const slash = key.lastIndexOf("/");
+  return {
     key,
-    name: list[0]!.service,
-    namespace: list[0]!.namespace,
+    name: list[0]?.service ?? key.slice(slash + 1),
+    namespace: list[0] ? list[0].namespace : slash < 0 ? undefined : key.slice(0, slash).replace(/^[a-z0-9-]+:/, ""),
     clusters: uniq(list.map((i) => i.cluster)),
     sources: uniq(list.flatMap((i) => i.sources ?? [i.source])),
     protocols: uniq(list.map((i) => i.protocol)),
     total: list.length,
     ready: list.filter((i) => i.ready).length,
-    policy: policyOf(key, list),
-  }));
-  for (const key of Object.keys(policies?.services ?? {})) {
-    if (by.has(key)) continue;
-    const slash = key.lastIndexOf("/");
-    rows.push({ key, name: key.slice(slash + 1), namespace: slash < 0 ? undefined : key.slice(0, slash).replace(/^[a-z0-9-]+:/, ""), clusters: [], sources: [], protocols: [], total: 0, ready: 0, policy: policyOf(key, []) });
-  }
-  return rows.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    policy: affinity ? "source_affinity" : (p?.balancer.policy ?? "round_robin"),
+  };
 }
 
 function uniq(xs: (string | undefined)[]): string[] {

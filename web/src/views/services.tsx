@@ -1,8 +1,9 @@
 /** The services: search, filters (namespace, source, metadata selector), hide empty; a service with none ready stands out. */
+import { Component } from "preact";
 import { useMemo, useState } from "preact/hooks";
 import { parseSelector, type Selector } from "../../../src/router/selector.js";
 import { Empty } from "../components.js";
-import { serviceRows, useStore } from "../store.js";
+import { useStore, type ServiceRow } from "../store.js";
 
 export function ServicesView() {
   const s = useStore();
@@ -11,7 +12,7 @@ export function ServicesView() {
   const [source, setSource] = useState("");
   const [sel, setSel] = useState("");
   const [hideEmpty, setHideEmpty] = useState(false);
-  const rows = useMemo(() => serviceRows(s.instances.values(), s.policies), [s.version]);
+  const rows = useMemo(() => s.rows(), [s.version]);
   let selector: Selector | undefined;
   let selError: string | undefined;
   try {
@@ -103,24 +104,7 @@ export function ServicesView() {
             </thead>
             <tbody>
               {shown.map((r) => (
-                <tr key={r.key} class={r.total > 0 && r.ready === 0 ? "none-ready" : r.total === 0 ? "empty-row" : undefined} data-key={r.key}>
-                  <th scope="row">
-                    <a href={`#/service/${encodeURIComponent(r.key)}`}>{r.name}</a>
-                  </th>
-                  <td>{[r.namespace ?? "global", ...r.clusters.map((c) => `cluster ${c}`)].join(", ")}</td>
-                  <td>{r.sources.join(", ")}</td>
-                  <td>{r.protocols.join(", ")}</td>
-                  <td>
-                    {r.ready} / {r.total}
-                    {r.total > 0 && r.ready === 0 && (
-                      <>
-                        {" "}
-                        <span class="badge bad">none ready</span>
-                      </>
-                    )}
-                  </td>
-                  <td>{r.policy}</td>
-                </tr>
+                <Row key={r.key} r={r} />
               ))}
             </tbody>
           </table>
@@ -128,4 +112,37 @@ export function ServicesView() {
       )}
     </section>
   );
+}
+
+/** One service's row; re-rendered only when its content changes (a change elsewhere re-renders one row, not a thousand). */
+class Row extends Component<{ r: ServiceRow }> {
+  override shouldComponentUpdate(next: { r: ServiceRow }): boolean {
+    const a = this.props.r;
+    const b = next.r;
+    return a.total !== b.total || a.ready !== b.ready || a.policy !== b.policy || a.name !== b.name || a.sources.join() !== b.sources.join() || a.protocols.join() !== b.protocols.join() || a.clusters.join() !== b.clusters.join();
+  }
+
+  override render() {
+    const r = this.props.r;
+    return (
+      <tr class={r.total > 0 && r.ready === 0 ? "none-ready" : r.total === 0 ? "empty-row" : undefined} data-key={r.key}>
+        <th scope="row">
+          <a href={`#/service/${encodeURIComponent(r.key)}`}>{r.name}</a>
+        </th>
+        <td>{[r.namespace ?? "global", ...r.clusters.map((c) => `cluster ${c}`)].join(", ")}</td>
+        <td>{r.sources.join(", ")}</td>
+        <td>{r.protocols.join(", ")}</td>
+        <td>
+          {r.ready} / {r.total}
+          {r.total > 0 && r.ready === 0 && (
+            <>
+              {" "}
+              <span class="badge bad">none ready</span>
+            </>
+          )}
+        </td>
+        <td>{r.policy}</td>
+      </tr>
+    );
+  }
 }
