@@ -46,28 +46,8 @@ export function ServicesView() {
           Search
           <input type="search" value={q} onInput={(e) => setQ(e.currentTarget.value)} placeholder="name or namespace/name" data-testid="search" />
         </label>
-        <label>
-          Namespace
-          <select value={ns} onChange={(e) => setNs(e.currentTarget.value)} data-testid="namespace">
-            <option value="">all</option>
-            {namespaces.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Source
-          <select value={source} onChange={(e) => setSource(e.currentTarget.value)} data-testid="source">
-            <option value="">all</option>
-            {sources.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Choice label="Namespace" value={ns} options={namespaces} onChange={setNs} testId="namespace" />
+        <Choice label="Source" value={source} options={sources} onChange={setSource} testId="source" />
         <label>
           Metadata selector
           <input value={sel} onInput={(e) => setSel(e.currentTarget.value)} placeholder="version=v2,zone in (a,b)" aria-invalid={selError ? "true" : undefined} aria-describedby={selError ? "sel-error" : undefined} data-testid="selector" />
@@ -145,4 +125,21 @@ class Row extends Component<{ r: ServiceRow }> {
       </tr>
     );
   }
+}
+
+/** A labelled select with "all" first. */
+function Choice(props: { label: string; value: string; options: readonly string[]; onChange: (v: string) => void; testId: string }) {
+  return (
+    <label>
+      {props.label}
+      <select value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)} data-testid={props.testId}>
+        <option value="">all</option>
+        {props.options.map((n) => (
+          <option key={n} value={n}>
+            {n}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
 }
