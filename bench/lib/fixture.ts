@@ -177,7 +177,7 @@ export const podsPath = (ns: string) => `/api/v1/namespaces/${encodeURIComponent
  * write Running/Ready and its IP through pods/status), with a full spec and
  * the status a kubelet writes, which createReadyPod's fixed spec cannot carry.
  */
-export async function createBenchPod(client: KubeClient, ns: string, p: BenchPod): Promise<void> {
+export async function createBenchPod(client: Pick<KubeClient, "request">, ns: string, p: BenchPod): Promise<void> {
   const body = podBody(p) as { spec: { containers: { image: string }[] } };
   await client.request({ method: "POST", path: podsPath(ns), body });
   await client.request({

@@ -3,10 +3,10 @@
  * conversion here, event wiring in the registry). Malformed annotations are
  * reported, never thrown: one bad pod must not affect any other.
  */
-import type { SlimPod } from "../../kube/pods.js";
+import { Interner, internOptional, internRecord, internString, podKey, type AnnotationDecoder, type SlimPod } from "../../kube/pods.js";
 import { buildInstance, type Instance } from "../../model/instance.js";
 import type { ServiceScope } from "../../model/service-key.js";
-import { CodecError, type AnnotationCodec } from "../codec.js";
+import { CodecError, type AnnotationCodec, type DecodedEndpoint } from "../codec.js";
 import { claimRefusal, podDeclarations, type ClaimPolicy } from "./declarations.js";
 import { CodecShapeError } from "../../errors.js";
 
@@ -34,18 +34,64 @@ export function exclusion(pod: SlimPod, includeNotReady: boolean): string | unde
   return undefined;
 }
 
-export function podInstances(pod: SlimPod, opts: PodInstancesOptions): PodInstancesResult {
+/**
+ * A pod's registration annotation, decoded: its endpoints (frozen, and one
+ * list shared by every pod with the same content: the pods of one Deployment
+ * register the same service, port and metadata), or why it could not be.
+ * `sig` stands for the value in warnings (the raw value when malformed).
+ */
+export type DecodedRegistrations = { readonly endpoints: readonly DecodedEndpoint[]; readonly sig: string } | { readonly error: CodecError; readonly sig: string };
+
+/** A slim pod whose registration annotation the transform decoded (registrationsDecoder) instead of keeping its text. */
+export type RegistryPod = SlimPod & { readonly decoded?: DecodedRegistrations };
+
+const decodedLists = new Interner<DecodedRegistrations>(20_000);
+const ABSENT = "\u0003";
+
+export function decodeRegistrations(codec: AnnotationCodec, value: string): DecodedRegistrations {
+  let endpoints: DecodedEndpoint[];
+  try {
+    endpoints = codec.endpoints(codec.decode(value));
+  } catch (err) {
+    if (err instanceof CodecError) return { error: err, sig: value };
+    return { error: new CodecShapeError(`unexpected: ${(err as Error).message}`), sig: value };
+  }
+  const parts: string[] = [codec.name];
+  for (const ep of endpoints) {
+    parts.push("\u0001", ep.service, "\u0000", ep.protocol, "\u0000", ep.host ?? ABSENT, "\u0000", String(ep.port), "\u0000", ep.weight === undefined ? ABSENT : String(ep.weight));
+    for (const k of Object.keys(ep.metadata).sort()) parts.push("\u0002", k, "\u0000", ep.metadata[k] ?? "");
+  }
+  const sig = parts.join("");
+  return decodedLists.get(sig, () => ({
+    endpoints: Object.freeze(
+      endpoints.map((ep) =>
+        Object.freeze({
+          service: internString(ep.service),
+          protocol: internString(ep.protocol),
+          host: internOptional(ep.host),
+          port: ep.port,
+          weight: ep.weight,
+          metadata: internRecord(ep.metadata) as Record<string, string>,
+        }),
+      ),
+    ),
+    sig,
+  }));
+}
+
+/** For slimPodTransform: decode the codec's annotation once, as the pod is cached, and keep that instead of its text. */
+export function registrationsDecoder(codec: AnnotationCodec): AnnotationDecoder<DecodedRegistrations> {
+  return { annotation: codec.annotationKey, decode: (value) => decodeRegistrations(codec, value) };
+}
+
+export function podInstances(pod: RegistryPod, opts: PodInstancesOptions): PodInstancesResult {
   const value = pod.annotations[opts.codec.annotationKey];
-  if (value === undefined) return { instances: [], excluded: "no annotation" };
+  const decoded = pod.decoded ?? (value === undefined ? undefined : decodeRegistrations(opts.codec, value));
+  if (decoded === undefined) return { instances: [], excluded: "no annotation" };
   const excluded = exclusion(pod, opts.includeNotReady ?? false);
   if (excluded) return { instances: [], excluded };
-  let endpoints;
-  try {
-    endpoints = opts.codec.endpoints(opts.codec.decode(value));
-  } catch (err) {
-    if (err instanceof CodecError) return { instances: [], error: err };
-    return { instances: [], error: new CodecShapeError(`unexpected: ${(err as Error).message}`) };
-  }
+  if ("error" in decoded) return { instances: [], error: decoded.error };
+  const endpoints = decoded.endpoints;
   const instances = new Map<string, Instance>();
   const claims = { podIPs: pod.podIPs, decl: podDeclarations(pod.annotations) };
   const refused: { service: string; reason: string }[] = [];
@@ -56,19 +102,21 @@ export function podInstances(pod: SlimPod, opts: PodInstancesOptions): PodInstan
       continue;
     }
     let inst: Instance;
+    // Shared, not copied per pod (bench/scale.ts: heap per instance): the pod's key, interned names, one frozen metadata record per content.
+    const metadata = pod.decoded ? ep.metadata : internRecord(ep.metadata);
     try {
       inst = buildInstance({
         source: "kube-pods",
-        origin: `${pod.namespace}/${pod.name}`,
-        service: ep.service,
+        origin: podKey(pod),
+        service: internString(ep.service),
         host: ep.host ?? pod.podIP!,
         hostInId: ep.host !== undefined,
         port: ep.port,
-        protocol: ep.protocol,
+        protocol: internString(ep.protocol),
         weight: ep.weight,
-        metadata: ep.metadata,
+        metadata,
         labels: pod.labels,
-        zone: ep.metadata.zone ?? pod.labels[ZONE_LABEL] ?? opts.nodeZone,
+        zone: metadata.zone ?? pod.labels[ZONE_LABEL] ?? internOptional(opts.nodeZone),
         node: pod.nodeName,
         namespace: pod.namespace,
         ready: pod.ready,

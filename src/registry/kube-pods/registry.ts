@@ -9,7 +9,7 @@ import { KubeClient } from "../../kube/client.js";
 import { loadKubeConfig } from "../../kube/config.js";
 import type { KubeConfigOptions } from "../../kube/options.js";
 import { Informer } from "../../kube/informer.js";
-import { podKey, slimPodTransform, type SlimPod } from "../../kube/pods.js";
+import { decodingPodTransform, podKey } from "../../kube/pods.js";
 import type { ReflectorStats } from "../../kube/reflector.js";
 import { acquireInformer, type Lease } from "../../kube/shared.js";
 import { resolveServiceName, type ServiceKey, type ServiceScope } from "../../model/service-key.js";
@@ -20,7 +20,7 @@ import { codecByName } from "../codecs/index.js";
 import { HubDiscovery } from "../hub-discovery.js";
 import { DeregistrationError, validateSpec, type RegistrationHandle, type RegistrationSpec, type Registry } from "../registry.js";
 import { HOSTS_ANNOTATION, SERVICES_ANNOTATION } from "./declarations.js";
-import { podInstances } from "./discovery.js";
+import { podInstances, registrationsDecoder, type RegistryPod } from "./discovery.js";
 import { NodeZones } from "./node-zones.js";
 import { ownNamespace, podIdentity, type PodIdentity } from "./identity.js";
 import { PodAnnotationWriter } from "./writer.js";
@@ -108,7 +108,7 @@ export class KubePodsRegistry extends HubDiscovery implements Registry {
   readonly codec: AnnotationCodec;
   private readonly ownClient: boolean;
   private readonly logger: Logger;
-  private leases: Lease<SlimPod>[] | undefined;
+  private leases: Lease<RegistryPod>[] | undefined;
   private readonly unhooks: (() => void)[] = [];
   private readonly handles = new Set<RegistrationHandle>();
   private readonly warned = new Set<string>();
@@ -121,7 +121,7 @@ export class KubePodsRegistry extends HubDiscovery implements Registry {
   private scopeCache: ServiceScope | undefined;
   private nodeZones: NodeZones | undefined;
   /** Pods by node, to re-convert a node's pods when its zone changes. */
-  private readonly podsOnNode = new Map<string, Map<string, SlimPod>>();
+  private readonly podsOnNode = new Map<string, Map<string, RegistryPod>>();
 
   constructor(private readonly o: KubePodsRegistryOptions = {}) {
     super({ logger: o.logger ?? stderrLogger, now: () => (o.clock ?? systemClock).now() });
@@ -263,17 +263,19 @@ export class KubePodsRegistry extends HubDiscovery implements Registry {
   protected override start(): void {
     if (this.leases || this.closed) return;
     const nss = this.namespaces;
-    const transform = slimPodTransform([this.codec.annotationKey, SERVICES_ANNOTATION, HOSTS_ANNOTATION]);
+    // The registration annotation is decoded once as a pod is cached, not kept as text (bench/scale.ts: heap per instance).
+    const transform = decodingPodTransform([SERVICES_ANNOTATION, HOSTS_ANNOTATION], registrationsDecoder(this.codec));
+    const codecId = typeof this.o.codec === "object" ? `${this.codec.name}#${objectId(this.o.codec)}` : this.codec.name;
     this.leases = nss.map((ns) => {
       const path = ns === "*" ? "/api/v1/pods" : `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`;
       // Everything that makes two informers differ is in the key: sharing one with other options would hand a user a watch it did not ask for.
       const clock = this.o.clock ?? systemClock;
-      const key = `pods|${path}|${this.codec.labelSelector}|${this.codec.annotationKey}|${this.o.inactivityTimeoutMs ?? "default"}|clock${objectId(clock)}|logger${objectId(this.logger)}|${this.o.quietRetries ? "quiet" : "loud"}`;
-      return acquireInformer<SlimPod>(
+      const key = `pods|${path}|${this.codec.labelSelector}|${this.codec.annotationKey}|codec:${codecId}|${this.o.inactivityTimeoutMs ?? "default"}|clock${objectId(clock)}|logger${objectId(this.logger)}|${this.o.quietRetries ? "quiet" : "loud"}`;
+      return acquireInformer<RegistryPod>(
         this.client,
         key,
         () =>
-          new Informer<SlimPod>({
+          new Informer<RegistryPod>({
             client: this.client,
             path,
             labelSelector: this.codec.labelSelector,
@@ -321,7 +323,7 @@ export class KubePodsRegistry extends HubDiscovery implements Registry {
     });
   }
 
-  private indexNode(pod: SlimPod, on: boolean): void {
+  private indexNode(pod: RegistryPod, on: boolean): void {
     if (pod.nodeName === undefined || this.nodeZones === undefined) return;
     let pods = this.podsOnNode.get(pod.nodeName);
     if (on) {
@@ -330,7 +332,7 @@ export class KubePodsRegistry extends HubDiscovery implements Registry {
     } else if (pods?.delete(podKey(pod)) && pods.size === 0) this.podsOnNode.delete(pod.nodeName);
   }
 
-  private onPod(pod: SlimPod): void {
+  private onPod(pod: RegistryPod): void {
     this.indexNode(pod, true);
     const res = podInstances(pod, {
       codec: this.codec,
@@ -353,8 +355,8 @@ export class KubePodsRegistry extends HubDiscovery implements Registry {
   }
 
   /** One warning per pod, annotation value and reason: a pod that keeps a bad entry must not flood the log. */
-  private firstTime(pod: SlimPod, reason: string): boolean {
-    const value = pod.annotations[this.codec.annotationKey] ?? "";
+  private firstTime(pod: RegistryPod, reason: string): boolean {
+    const value = pod.decoded?.sig ?? pod.annotations[this.codec.annotationKey] ?? "";
     const sig = `${podKey(pod)}#${createHash("sha256").update(value).update("\u0000").update(reason).digest("hex").slice(0, 16)}`;
     if (this.warned.size > 10_000) this.warned.clear(); // bounded memory under churn of bad values
     if (this.warned.has(sig)) return false;

@@ -1,0 +1,424 @@
+/**
+ * npm run bench -- scale [--pods N] [--reps R] [--churn-seconds S] [--churn-rate R]
+ *
+ * The pods registry at scale, on a real control plane (testenv), beside its
+ * LIMIT and its PEER:
+ *   1. population: labelled pods (podreg label + native annotation, full
+ *      spec and kubelet-like status) created under names of their own
+ *      (`scale-<i>`), bounded concurrency, 409/429/5xx retried with backoff;
+ *      the creation rate;
+ *   2. cold sync at 1,000 and 10,000 pods (and N with --pods N): time to a
+ *      synced snapshot of KubePodsRegistry, beside one bare paginated LIST
+ *      (500 a page, parsed and dropped: the LIMIT) and client-node's informer
+ *      (the PEER); each in a child process of its own (bench/lib/scale-worker.ts),
+ *      R repetitions (3), median;
+ *   3. heap per cached instance at each size (heapUsed after gc() with the
+ *      cache minus before it, in the child), beside client-node's informer;
+ *   4. churn at 10,000 pods (or the largest size below): S seconds (60) of
+ *      R annotation patches a second (100) over all pods; lag PATCH ->
+ *      consumer p50/p99 and the consumer's CPU seconds, podreg's subscribe()
+ *      beside a bare watch (the LIMIT), both consumers at once, each a child.
+ * Results are printed as tables and written to bench-results/scale-<time>.json.
+ * It asserts nothing. Not part of npm test.
+ *
+ * Environment: PODREG_BENCH_KUBECONFIG (use that cluster; default: start a
+ * testenv control plane and stop it at the end).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { KubeApiError, KubeUnreachableError } from "../src/errors.js";
+import { KubeClient, type KubeRequest } from "../src/kube/index.js";
+import { createNamespace, loadKubeConfig, startControlPlane } from "../testenv/index.js";
+import { annotationValue, benchPods, codec, createBenchPod, createNodes, nodeNames, podsPath, SEQ_ANNOTATION, type BenchPod } from "./lib/fixture.js";
+import { median, num, percentile, ratio, table } from "./lib/report.js";
+import type { ChurnResult, SyncResult } from "./lib/scale-worker.js";
+
+// ---------------------------------------------------------------- options
+
+function flag(name: string, fallback: number): number {
+  const args = process.argv.slice(process.argv.indexOf("scale") + 1);
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const n = Number(args[i + 1]);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} ${args[i + 1]} is not a positive integer`);
+  return n;
+}
+
+const MAX_PODS = flag("pods", 10_000);
+const SIZES = [...new Set([1000, 10_000, MAX_PODS].filter((n) => n <= MAX_PODS))].sort((a, b) => a - b);
+const REPS = flag("reps", 3);
+const CHURN_PODS = Math.max(...SIZES.filter((n) => n <= 10_000));
+const CHURN_SECONDS = flag("churn-seconds", 60);
+const CHURN_RATE = flag("churn-rate", 100);
+const CONCURRENCY = 24; // testenv's kube-apiserver: default --max-mutating-requests-inflight 200, 2 CPUs shared with etcd
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const WORKER = fileURLToPath(new URL("./lib/scale-worker.ts", import.meta.url));
+const SYNC_MODES = ["limit", "podreg", "peer"] as const;
+const now = () => performance.timeOrigin + performance.now();
+const ms = (x: number) => num(x, x < 10 ? 2 : 1);
+
+// ---------------------------------------------------------------- cleanup
+
+const cleanups: { what: string; fn: () => unknown }[] = [];
+const children = new Set<ChildProcess>();
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const c of children) c.kill("SIGKILL");
+    for (const { what, fn } of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        console.error(`cleanup (${what}) failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+function onSignal(sig: NodeJS.Signals): void {
+  console.error(`\n${sig}: cleaning up`);
+  void cleanup().finally(() => process.kill(process.pid, sig));
+}
+
+// ---------------------------------------------------------------- 1. population
+
+const retryable = (err: unknown): boolean =>
+  err instanceof KubeUnreachableError || (err instanceof KubeApiError && (err.status === 409 || err.status === 429 || (err.status ?? 0) >= 500));
+
+/** KubeClient.request retried on 409/429/5xx/no answer with exponential backoff and jitter; a POST answered 409 created the object earlier (names are the bench's own). */
+function retrying(client: KubeClient, stats: { retries: number }): Pick<KubeClient, "request"> {
+  return {
+    async request<T>(req: KubeRequest): Promise<T> {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await client.request<T>(req);
+        } catch (err) {
+          if (req.method === "POST" && attempt > 0 && err instanceof KubeApiError && err.status === 409) return undefined as T;
+          if (!retryable(err) || attempt >= 10) throw err;
+          stats.retries++;
+          await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt) * (0.5 + Math.random())));
+        }
+      }
+    },
+  };
+}
+
+async function populate(admin: KubeClient, ns: string, pods: readonly BenchPod[], from: number, to: number) {
+  const stats = { retries: 0 };
+  const client = retrying(admin, stats);
+  let next = from;
+  let done = 0;
+  const t0 = performance.now();
+  const progress = () => {
+    const s = (performance.now() - t0) / 1000;
+    process.stderr.write(`\r  created ${from + done} of ${to} pods, ${num(done / s)} pods/s, ${stats.retries} retries   `);
+  };
+  const timer = setInterval(progress, 1000);
+  try {
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        for (let i = next++; i < to; i = next++) {
+          await createBenchPod(client, ns, pods[i] as BenchPod);
+          done++;
+        }
+      }),
+    );
+  } finally {
+    clearInterval(timer);
+  }
+  progress();
+  process.stderr.write("\n");
+  const seconds = (performance.now() - t0) / 1000;
+  return { created: to - from, seconds, podsPerSecond: (to - from) / seconds, retries: stats.retries };
+}
+
+// ---------------------------------------------------------------- children
+
+function spawnWorker(args: string[], gc: boolean): ChildProcess {
+  const child = spawn(process.execPath, [...(gc ? ["--expose-gc"] : []), "--import", "tsx", WORKER, ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] });
+  children.add(child);
+  child.on("close", () => children.delete(child));
+  return child;
+}
+
+/** Lines of a child's stdout, parsed as JSON, one callback each. */
+function onJson(child: ChildProcess, fn: (v: unknown) => void): void {
+  let buf = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    buf += d;
+    let k: number;
+    while ((k = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, k).trim();
+      buf = buf.slice(k + 1);
+      if (line.startsWith("{")) fn(JSON.parse(line));
+    }
+  });
+}
+
+function runSync(mode: string, kubeconfig: string, ns: string, pods: number): Promise<SyncResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawnWorker(["sync", mode, kubeconfig, ns, String(pods)], true);
+    let result: SyncResult | undefined;
+    onJson(child, (v) => (result = v as SyncResult));
+    child.on("close", (code, signal) => (result ? resolve(result) : reject(new Error(`scale-worker sync ${mode} exited with ${code ?? signal}`))));
+  });
+}
+
+// ---------------------------------------------------------------- 2, 3. cold sync and memory
+
+interface SizeResult {
+  pods: number;
+  runs: Record<string, SyncResult[]>;
+}
+
+async function coldSync(kubeconfig: string, ns: string, pods: number): Promise<SizeResult> {
+  const runs: Record<string, SyncResult[]> = { limit: [], podreg: [], peer: [] };
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const mode of SYNC_MODES) {
+      process.stderr.write(`  cold sync ${pods} pods: ${mode}, repetition ${rep + 1} of ${REPS}\n`);
+      const r = await runSync(mode, kubeconfig, ns, pods);
+      if (r.held !== pods) throw new Error(`${mode}: held ${r.held}, expected ${pods}`);
+      runs[mode]?.push(r);
+    }
+  }
+  return { pods, runs };
+}
+
+const med = (rs: readonly SyncResult[] | undefined, f: (r: SyncResult) => number) => median((rs ?? []).map(f));
+
+function printSync(results: SizeResult[]): void {
+  const names: Record<string, string> = {
+    limit: "LIMIT: paginated LIST (500/page), parsed, dropped",
+    podreg: "podreg: KubePodsRegistry whenSynced()",
+    peer: "PEER: client-node makeInformer",
+  };
+  const rows = results.flatMap(({ pods, runs }) =>
+    SYNC_MODES.map((m) => {
+      const t = med(runs[m], (r) => r.syncMs);
+      const times = (runs[m] ?? []).map((r) => r.syncMs);
+      return [`${num(pods)}  ${names[m]}`, ms(t), ms(Math.min(...times)), ms(Math.max(...times)), num((t * 1000) / pods, 1), ratio(t, med(runs.limit, (r) => r.syncMs))];
+    }),
+  );
+  console.log(`\n2. Cold sync: construction -> synced snapshot, ms; ${REPS} child processes per row (median, min, max); each synced once before (dropped)\n`);
+  console.log(table(["pods  consumer", "median", "min", "max", "us/pod", "vs LIMIT"], rows));
+  if (results.length > 1) {
+    const first = results[0] as SizeResult;
+    const last = results[results.length - 1] as SizeResult;
+    const growth = (m: string) => ratio(med(last.runs[m], (r) => r.syncMs), med(first.runs[m], (r) => r.syncMs));
+    console.log(`\n   growth ${num(first.pods)} -> ${num(last.pods)} pods (x${num(last.pods / first.pods)}): ${SYNC_MODES.map((m) => `${m} ${growth(m)}`).join(", ")}`);
+  }
+  const bytes = results.map((r) => `${num(r.pods)}: ${num(med(r.runs.limit, (x) => x.listBytes ?? NaN) / r.pods)} B/pod`);
+  console.log(`   JSON listed per pod: ${bytes.join(", ")}`);
+}
+
+function printMemory(results: SizeResult[]): void {
+  const rows = results.flatMap(({ pods, runs }) =>
+    (["podreg", "peer"] as const).map((m) => {
+      const per = (runs[m] ?? []).map((r) => r.heapBytes / r.held);
+      return [
+        `${num(pods)}  ${m === "podreg" ? "podreg: KubePodsRegistry (slim pods + instances)" : "PEER: client-node informer (full V1Pods)"}`,
+        num(median(per)),
+        num(Math.min(...per)),
+        num(Math.max(...per)),
+        `${num((median(per) * pods) / 2 ** 20, 1)} MiB`,
+      ];
+    }),
+  );
+  console.log(`\n3. Heap per cached instance (one registration per pod): (heapUsed after gc() with the cache - before) / instances, bytes; ${REPS} children per row\n`);
+  console.log(table(["pods  cache", "bytes", "min", "max", "total"], rows));
+  for (const { pods, runs } of results) {
+    const p = median((runs.podreg ?? []).map((r) => r.heapBytes / r.held));
+    console.log(`   ${num(pods)}: podreg / PEER ${ratio(p, median((runs.peer ?? []).map((r) => r.heapBytes / r.held)))}${pods === 10_000 ? `; goal <= 1,024 B/instance: ${p <= 1024 ? "met" : "NOT met"}` : ""}`);
+  }
+}
+
+// ---------------------------------------------------------------- 4. churn
+
+interface ChurnSummary {
+  pods: number;
+  seconds: number;
+  rate: number;
+  patches: number;
+  achievedRate: number;
+  patchErrors: number;
+  consumers: { mode: string; p50: number; p90: number; p99: number; max: number; missed: number; cpuS: number; cpuPerChange: number }[];
+}
+
+async function churn(kubeconfig: string, admin: KubeClient, ns: string, pods: readonly BenchPod[], n: number): Promise<ChurnSummary> {
+  const modes = ["bare", "podreg"];
+  const kids = modes.map((mode) => {
+    const child = spawnWorker(["churn", mode, kubeconfig, ns, String(n)], false);
+    let ready!: () => void;
+    const readyP = new Promise<void>((r) => (ready = r));
+    let done!: (r: ChurnResult) => void;
+    const doneP = new Promise<ChurnResult>((resolve, reject) => {
+      done = resolve;
+      child.on("close", (code) => reject(new Error(`scale-worker churn ${mode} exited with ${code}`)));
+    });
+    onJson(child, (v) => ((v as { ready?: boolean }).ready ? ready() : done(v as ChurnResult)));
+    return { mode, child, readyP, doneP };
+  });
+  await Promise.all(kids.map((k) => k.readyP));
+  const sent = new Map<number, number>();
+  const total = CHURN_SECONDS * CHURN_RATE;
+  const interval = 1000 / CHURN_RATE;
+  let errors = 0;
+  const inflight = new Set<Promise<void>>();
+  const t0 = performance.now();
+  for (let seq = 1; seq <= total; seq++) {
+    const due = t0 + (seq - 1) * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    while (inflight.size >= 32) await Promise.race(inflight);
+    const pod = pods[(seq * 7919) % n] as BenchPod;
+    const body = { metadata: { annotations: { [codec.annotationKey]: annotationValue(pod, seq), [SEQ_ANNOTATION]: String(seq) } } };
+    sent.set(seq, now());
+    const p = admin
+      .request({ method: "PATCH", path: `${podsPath(ns)}/${pod.name}`, body, contentType: "application/merge-patch+json" })
+      .then(
+        () => undefined,
+        () => void errors++,
+      )
+      .finally(() => inflight.delete(p));
+    inflight.add(p);
+    if (seq % CHURN_RATE === 0) process.stderr.write(`\r  churn: ${seq} of ${total} patches, ${num((seq * 1000) / (performance.now() - t0))}/s   `);
+  }
+  await Promise.all(inflight);
+  const sendSeconds = (performance.now() - t0) / 1000;
+  process.stderr.write("\n");
+  await new Promise((r) => setTimeout(r, 3000)); // stragglers
+  for (const k of kids) k.child.stdin!.end("stop\n");
+  const results = await Promise.all(kids.map((k) => k.doneP));
+  return {
+    pods: n,
+    seconds: CHURN_SECONDS,
+    rate: CHURN_RATE,
+    patches: total,
+    achievedRate: total / sendSeconds,
+    patchErrors: errors,
+    consumers: results.map((r) => {
+      const seen = new Map(r.seen);
+      const lags: number[] = [];
+      let missed = 0;
+      for (const [seq, t] of sent) {
+        const at = seen.get(seq);
+        if (at === undefined) missed++;
+        else lags.push(at - t);
+      }
+      const cpuS = r.cpuUserS + r.cpuSystemS;
+      return { mode: r.mode, p50: percentile(lags, 50), p90: percentile(lags, 90), p99: percentile(lags, 99), max: Math.max(...lags), missed, cpuS, cpuPerChange: (cpuS * 1e6) / total };
+    }),
+  };
+}
+
+function printChurn(c: ChurnSummary): void {
+  const names: Record<string, string> = { bare: "LIMIT: bare watch, parsed", podreg: 'podreg: subscribe("*") updated' };
+  const bare = c.consumers.find((x) => x.mode === "bare");
+  const rows = c.consumers.map((x) => [names[x.mode] ?? x.mode, ms(x.p50), ms(x.p90), ms(x.p99), ms(x.max), String(x.missed), num(x.cpuS, 2), num(x.cpuPerChange, 1), ratio(x.cpuS, bare?.cpuS ?? NaN)]);
+  console.log(`\n4. Churn: ${num(c.pods)} pods, ${c.rate} annotation patches/s for ${c.seconds} s (${num(c.patches)} patches, sent at ${num(c.achievedRate, 1)}/s, ${c.patchErrors} failed);`);
+  console.log("   lag = PATCH sent -> consumer notified (ms, nearest-rank); CPU = the consumer process's user+system seconds during the churn; both consumers at once\n");
+  console.log(table(["consumer", "p50", "p90", "p99", "max", "missed", "CPU s", "CPU us/change", "CPU vs LIMIT"], rows));
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  let kubeconfig = process.env.PODREG_BENCH_KUBECONFIG;
+  let where = `the cluster of PODREG_BENCH_KUBECONFIG=${kubeconfig}`;
+  if (!kubeconfig) {
+    console.log("starting a control plane (testenv: etcd + kube-apiserver + kube-controller-manager) ...");
+    const cp = await startControlPlane();
+    cleanups.push({ what: "control plane", fn: () => cp.stop() });
+    kubeconfig = cp.kubeconfigPath;
+    where = "testenv started by this run";
+  }
+  const kc = loadKubeConfig(kubeconfig);
+  const admin = new KubeClient(kc, { userAgent: "podreg-bench-scale" });
+  cleanups.push({ what: "admin client", fn: () => admin.close() });
+  const version = await admin.request<{ gitVersion?: string }>({ path: "/version" });
+  const cpus = os.cpus();
+  const machine = `${cpus.length} CPUs (${cpus[0]?.model.trim() ?? "?"}), ${num(os.totalmem() / 2 ** 30, 1)} GiB, ${os.type()} ${os.release()}`;
+  console.log("podreg scale benchmark");
+  console.log(`  machine:        ${machine}`);
+  console.log(`  node:           ${process.version}`);
+  console.log(`  kube-apiserver: ${version.gitVersion ?? "?"} (${where}; it shares the CPUs)`);
+  console.log(`  sizes:          ${SIZES.map((s) => num(s)).join(", ")} pods (--pods), ${REPS} repetitions (--reps); churn ${CHURN_RATE}/s for ${CHURN_SECONDS} s at ${num(CHURN_PODS)} pods`);
+
+  const suffix = Date.now().toString(36);
+  const ns = `podreg-bench-scale-${suffix}`;
+  await createNamespace(kc, ns);
+  cleanups.push({
+    what: `namespace ${ns}`,
+    fn: async () => {
+      await admin.request({ method: "DELETE", path: podsPath(ns), query: { gracePeriodSeconds: 0 }, timeoutMs: 600_000 });
+      await admin.request({ method: "DELETE", path: `/api/v1/namespaces/${ns}` });
+    },
+  });
+  await createNodes(kc, suffix);
+  cleanups.push({
+    what: "nodes",
+    fn: async () => {
+      for (const name of nodeNames(suffix)) await admin.request({ method: "DELETE", path: `/api/v1/nodes/${name}` });
+    },
+  });
+  // Names of the bench's own, never generateName (10,000 generated names collided, 409 AlreadyExists).
+  const pods = benchPods(MAX_PODS, suffix).map((p, i) => ({ ...p, name: `scale-${i}` }));
+
+  const population: Awaited<ReturnType<typeof populate>>[] = [];
+  const sizes: SizeResult[] = [];
+  let churnResult: ChurnSummary | undefined;
+  let have = 0;
+  for (const size of SIZES) {
+    console.error(`\n1. creating pods ${have} .. ${size} in ${ns} (${CONCURRENCY} in flight; POST pod + PATCH status each)`);
+    population.push({ ...(await populate(admin, ns, pods, have, size)) });
+    have = size;
+    sizes.push(await coldSync(kubeconfig, ns, size));
+    if (size === CHURN_PODS) churnResult = await churn(kubeconfig, admin, ns, pods, size);
+  }
+
+  const created = population.reduce((n, p) => n + p.created, 0);
+  const seconds = population.reduce((n, p) => n + p.seconds, 0);
+  console.log(`\n1. Population: ${num(created)} pods in ${num(seconds, 1)} s = ${num(created / seconds, 1)} pods/s (${CONCURRENCY} in flight, POST + PATCH status each; ${population.reduce((n, p) => n + p.retries, 0)} retries)`);
+  console.log(table(["step", "pods", "seconds", "pods/s", "retries"], population.map((p, i) => [`to ${num(SIZES[i] ?? 0)}`, num(p.created), num(p.seconds, 1), num(p.podsPerSecond, 1), String(p.retries)])));
+  printSync(sizes);
+  printMemory(sizes);
+  if (churnResult) printChurn(churnResult);
+
+  mkdirSync(join(ROOT, "bench-results"), { recursive: true });
+  const file = join(ROOT, "bench-results", `scale-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  const json = {
+    bench: "scale",
+    date: new Date().toISOString(),
+    machine,
+    node: process.version,
+    kubeApiserver: version.gitVersion,
+    options: { sizes: SIZES, reps: REPS, concurrency: CONCURRENCY, churnPods: CHURN_PODS, churnSeconds: CHURN_SECONDS, churnRate: CHURN_RATE },
+    population,
+    coldSync: sizes.map(({ pods: n, runs }) => ({
+      pods: n,
+      medianMs: Object.fromEntries(SYNC_MODES.map((m) => [m, med(runs[m], (r) => r.syncMs)])),
+      bytesPerInstance: { podreg: median((runs.podreg ?? []).map((r) => r.heapBytes / r.held)), peer: median((runs.peer ?? []).map((r) => r.heapBytes / r.held)) },
+      runs,
+    })),
+    churn: churnResult,
+  };
+  writeFileSync(file, JSON.stringify(json, null, 2) + "\n");
+  console.log(`\nresults written to ${file}`);
+  await cleanup();
+  console.log(`total ${num((performance.now() - t0) / 1000, 1)} s (cleanup included)`);
+}
+
+process.once("SIGINT", onSignal);
+process.once("SIGTERM", onSignal);
+try {
+  await main();
+} finally {
+  await cleanup();
+  process.removeListener("SIGINT", onSignal);
+  process.removeListener("SIGTERM", onSignal);
+}
+process.exit(0);
