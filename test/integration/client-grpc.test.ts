@@ -8,6 +8,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "
 import { podregTracing, registerPodregGrpc } from "../../src/client/grpc.js";
 import type { Instance } from "../../src/model/instance.js";
 import { MemoryRegistry } from "../../src/registry/memory.js";
+import { ManualClock } from "../support/clock.js";
 import { eventually } from "../support/wait.js";
 
 /** Retries `check` (assertions) until it passes. */
@@ -125,7 +126,9 @@ describe("gRPC through the registry (real @grpc/grpc-js servers, podreg:/// reso
   it("ejects an instance answering UNAVAILABLE, keeps serving, and takes it back after the ejection time", async () => {
     const reg = new MemoryRegistry();
     reg.set("g", [inst("echo", get("a")), inst("echo", get("b")), inst("echo", get("c"))]);
-    const binding = registerPodregGrpc({ discovery: reg, config: { defaults: { outlier: { consecutiveFailures: 3, baseEjectionMs: 600 } } } });
+    // The ejection's clock is the test's: 30 calls on a loaded machine can take longer than the ejection itself.
+    const clock = new ManualClock();
+    const binding = registerPodregGrpc({ discovery: reg, clock, config: { defaults: { outlier: { consecutiveFailures: 3, baseEjectionMs: 600 } } } });
     try {
       const c = client("echo");
       await until("all three subchannels ready", async () => {
@@ -141,7 +144,7 @@ describe("gRPC through the registry (real @grpc/grpc-js servers, podreg:/// reso
       assert.equal(codes.filter((x) => x === grpc.status.UNAVAILABLE).length, 3);
       assert.equal(get("a").hits + get("b").hits, 27);
       get("c").failing = false;
-      await new Promise((r) => setTimeout(r, 700));
+      clock.advance(700);
       for (let i = 0; i < 9; i++) assert.equal((await call(c)).code, 0);
       assert.ok(get("c").hits >= 3 + 2, `back in rotation (c served ${get("c").hits - 3} of 9)`);
     } finally {
