@@ -13,6 +13,23 @@
  * interleaved (row A, B, ... then again), each round timed with
  * process.hrtime.bigint(); the median round is reported. Every loop adds the
  * picked instance's id length to a checksum, so V8 cannot drop the picks.
+ *
+ * Before and after the alias table (random), the counts array (least_request)
+ * and the IPVS policies, at 1,000 instances, ns per pick: this benchmark's
+ * median round, two runs each at load average ~2 on a shared 2-vCPU machine
+ * (rows that did not change varied up to 3x between runs there), then the
+ * same picker alone in a process, its best round of CPU time (of 30 or more):
+ *
+ *   row                         before (bench)  after (bench)  before (alone)  after (alone)
+ *   LIMIT (bare array loop)     2.8, 2.8        6.4, 2.9       -               -
+ *   random, weights 1..5        87.0, 91.6      48.9, 69.5     67.7            15.9
+ *   least_request, equal        157.3, 157.6    61.8, 77.2     115.4           22.6
+ *   least_request, weights 1..5 278.5, 275.4    74.6, 81.9     197.0           32.2
+ *   least_connection, 1..5      -               38.2, 51.4     -               7.1
+ *   shortest_expected_delay,    -               54.9, 69.7     -               18.7
+ *     weights 1..5
+ *   never_queue, weights 1..5   -               75.7, 75.9     -               22.1
+ *   the three, all busy         -               3,190-4,047    -               1,564-1,949
  */
 import { createRequire } from "node:module";
 import os from "node:os";
@@ -29,8 +46,12 @@ const PICKS = 1_000_000;
 const ROUND_NS = 100e6; // slower rows: fewer picks, so that a round takes about 100 ms
 const ROUNDS = 7;
 const BUILD_BUDGET_MS = 100; // per row: rebuild until this much time has passed (at least 3 builds)
-/** weighted_round_robin, random and least_request also run with weights 1, 2, 3, 4, 5, 1, 2, ... */
-const MIXED: ReadonlySet<PolicyName> = new Set(["weighted_round_robin", "random", "least_request"]);
+/** These also run with weights 1, 2, 3, 4, 5, 1, 2, ... */
+const MIXED: ReadonlySet<PolicyName> = new Set(["weighted_round_robin", "random", "least_request", "least_connection", "shortest_expected_delay", "never_queue"]);
+/** These read the calls in flight of a LoadTracker. */
+const LOADED: ReadonlySet<PolicyName> = new Set(["least_request", "least_connection", "shortest_expected_delay", "never_queue"]);
+/** These scan every instance while none is idle: they also run with every instance busy, their worst case. */
+const SCANNING: ReadonlySet<PolicyName> = new Set(["least_connection", "shortest_expected_delay", "never_queue"]);
 const KEYED: Partial<Record<PolicyName, "hashKey" | "clientAddress">> = { ring_hash: "hashKey", maglev: "hashKey", source_affinity: "clientAddress" };
 
 function instances(n: number, weight: (i: number) => number): Instance[] {
@@ -152,7 +173,7 @@ function requests(field: "hashKey" | "clientAddress"): PickRequest[] {
   return Array.from({ length: KEYS }, (_, i) => (field === "hashKey" ? { hashKey: `session-${(i * 2654435761) >>> 0}` } : { clientAddress: `192.168.${i >> 8}.${i & 255}` }));
 }
 
-function rows(n: number, load: LoadTracker): Row[] {
+function rows(n: number, load: LoadTracker, busy: LoadTracker): Row[] {
   const equal = instances(n, () => 100);
   const mixed = instances(n, (i) => 1 + (i % 5));
   const out: Row[] = [];
@@ -165,13 +186,15 @@ function rows(n: number, load: LoadTracker): Row[] {
   add("PEER: grpc-js round_robin", "peer", (k) => grpc(gt, k), () => grpcRoundRobin(equal));
 
   for (const policy of POLICIES) {
-    const ctx = policy === "least_request" ? { load } : {};
     const field = KEYED[policy];
-    for (const [weights, list] of MIXED.has(policy) ? ([["equal weights", equal], ["weights 1..5", mixed]] as const) : ([["", equal]] as const)) {
+    const variants: (readonly [weights: string, list: Instance[], tracker?: LoadTracker])[] = MIXED.has(policy) ? [["equal weights", equal], ["weights 1..5", mixed]] : [["", equal]];
+    if (SCANNING.has(policy)) variants.push(["weights 1..5, every instance busy: full scan", mixed, busy]);
+    for (const [weights, list, tracker] of variants) {
+      const ctx = LOADED.has(policy) ? { load: tracker ?? load } : {};
       const picker = createPicker(policy, list, ctx);
       // Ring sizes: ring_hash reports its own; source_affinity puts POINTS per instance (equal weights).
       const extra = policy === "source_affinity" ? POINTS * n : (picker as Partial<{ ringSize: number }>).ringSize;
-      const what = [weights, field && `${field} hashed per pick`, policy === "least_request" && "calls in flight", extra && `${num(extra)}-point ring`, policy === "maglev" && "65,537-slot table"];
+      const what = [weights, field && `${field} hashed per pick`, LOADED.has(policy) && !tracker && "calls in flight", extra && `${num(extra)}-point ring`, policy === "maglev" && "65,537-slot table"];
       const name = `${policy}${what.some(Boolean) ? ` (${what.filter(Boolean).join(", ")})` : ""}`;
       const build = () => createPicker(policy, list, ctx);
       if (field) {
@@ -207,10 +230,18 @@ function buildUs(build: () => unknown): number {
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
 function measure(n: number): void {
-  // least_request's tracker: every third instance has 1 to 3 calls in flight.
+  // The trackers: every third instance has a call in flight (as before the IPVS rows, when the comment
+  // said "1 to 3": the loop gave each one call); every instance has 1 to 3 (busy).
   const load = createLoadTracker();
-  for (let i = 0; i < n; i += 3) for (let c = 0; c <= i % 3; c++) load.start(`10.0.${i >> 8}.${i & 255}:8080`);
-  const all = rows(n, load);
+  const busy = createLoadTracker();
+  for (let i = 0; i < n; i++) {
+    const id = `10.0.${i >> 8}.${i & 255}:8080`;
+    for (let c = 0; c <= i % 3; c++) {
+      if (i % 3 === 0) load.start(id);
+      busy.start(id);
+    }
+  }
+  const all = rows(n, load, busy);
   let checksum = 0;
   for (const row of all) {
     const warm = nsPerPick(row, WARMUP);
@@ -251,7 +282,9 @@ async function main(): Promise<void> {
   console.log(`  Instances "10.0.x.y:8080"; weights 100 unless the row says "weights 1..5" (1, 2, 3, 4, 5, 1, ...).`);
   console.log(`  Hash policies get ${num(KEYS)} distinct requests, cycled: hashKey "session-<u32>" (ring_hash, maglev), clientAddress`);
   console.log("  192.168.x.y (source_affinity); the key is hashed (xxHash32) on every pick and that cost is in ns/pick.");
-  console.log("  least_request shares a LoadTracker in which every third instance has 1 to 3 calls in flight.");
+  console.log("  Policies over calls in flight share a LoadTracker in which every third instance has one; the \"every instance");
+  console.log("  busy\" rows, one in which every instance has 1 to 3 (least_connection, shortest_expected_delay and never_queue");
+  console.log("  then scan all instances, their worst case; with an idle instance they stop at the first one that cannot be beaten).");
   console.log("  LIMIT: a bare array round robin, no call. PEER: grpc-js's RoundRobinPicker over pick_first children, with stub");
   console.log("  subchannels, called as a channel calls it; it allocates a PickResult per pick. build us: median time for one");
   console.log("  createPicker() (every instance change rebuilds); for the PEER, round_robin's updateAddressList() to a READY picker.");

@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { ConfigError } from "../errors.js";
+import { fastRandom } from "./prng.js";
 import { POLICIES, type BalancerConfig, type LoadTracker, type PickerContext, type PolicyName, type SlowStartConfig, type ZoneConfig } from "./types.js";
 import type { ResolvedSlowStart } from "./weights.js";
 
@@ -140,7 +141,7 @@ export function resolveContext(ctx: PickerContext = {}): ResolvedContext {
         const r = given();
         return r >= 0 && r < 1 ? r : 0;
       }
-    : Math.random;
+    : fastRandom;
   return { ...(ctx.load && { load: ctx.load }), now: ctx.now ?? Date.now, random };
 }
 

@@ -6,17 +6,22 @@
  * Policies: round_robin, weighted_round_robin (nginx smooth WRR), random
  * (weighted), least_request (power of two choices), ring_hash and maglev
  * (consistent hashing of hashKey), source_affinity (consistent hashing of
- * clientAddress). Optional slow start (weighted policies) and zone awareness
- * (all policies). Invalid configuration throws ConfigError here; pick() never
+ * clientAddress), and IPVS's schedulers over all instances' calls in flight:
+ * least_connection (wlc), shortest_expected_delay (sed), never_queue (nq).
+ * Optional slow start (weighted policies) and zone awareness (all
+ * policies). Invalid configuration throws ConfigError here; pick() never
  * throws and returns undefined only when there are no instances.
  */
 import type { Instance } from "../model/instance.js";
 import { resolveConfig, resolveContext, type ResolvedConfig, type ResolvedContext } from "./config.js";
+import { LeastConnectionPicker } from "./least-connection.js";
 import { LeastRequestPicker } from "./least-request.js";
 import { MaglevPicker } from "./maglev.js";
+import { NeverQueuePicker } from "./never-queue.js";
 import { RandomPicker } from "./random.js";
 import { RingHashPicker } from "./ring-hash.js";
 import { RoundRobinPicker } from "./round-robin.js";
+import { ShortestExpectedDelayPicker } from "./shortest-expected-delay.js";
 import { SourceAffinityPicker } from "./source-affinity.js";
 import type { BalancerConfig, Picker, PickerContext, PolicyName } from "./types.js";
 import { WeightedRoundRobinPicker } from "./weighted-round-robin.js";
@@ -39,6 +44,9 @@ const FACTORIES: Record<PolicyName, Factory> = {
   ring_hash: (i, c, ctx) => new RingHashPicker(i, c, ctx),
   maglev: (i, c, ctx) => new MaglevPicker(i, c, ctx),
   source_affinity: (i, c, ctx) => new SourceAffinityPicker(i, c, ctx),
+  least_connection: (i, c, ctx) => new LeastConnectionPicker(i, c, ctx),
+  shortest_expected_delay: (i, c, ctx) => new ShortestExpectedDelayPicker(i, c, ctx),
+  never_queue: (i, c, ctx) => new NeverQueuePicker(i, c, ctx),
 };
 
 class EmptyPicker implements Picker {

@@ -1,7 +1,8 @@
 /**
  * random: each pick independent, with probability proportional to the
- * (effective) weight; a binary search over cumulative weights, O(log n), or
- * O(1) when the weights are equal. Weight-0 instances are never picked unless
+ * (effective) weight: one draw from an alias table (sampler.ts), O(1) per pick
+ * whatever the weights, built with the picker (and rebuilt, O(n), only when
+ * slow start changes the weights). Weight-0 instances are never picked unless
  * all weights are 0 (then uniformly among all).
  */
 import type { Instance } from "../model/instance.js";

@@ -7,7 +7,19 @@
  */
 import type { Instance } from "../model/instance.js";
 
-export const POLICIES = ["round_robin", "weighted_round_robin", "random", "least_request", "ring_hash", "maglev", "source_affinity"] as const;
+export const POLICIES = [
+  "round_robin",
+  "weighted_round_robin",
+  "random",
+  "least_request",
+  "ring_hash",
+  "maglev",
+  "source_affinity",
+  // IPVS's schedulers over calls in flight: wlc, sed and nq.
+  "least_connection",
+  "shortest_expected_delay",
+  "never_queue",
+] as const;
 export type PolicyName = (typeof POLICIES)[number];
 
 export interface PickRequest {
@@ -25,7 +37,12 @@ export interface Picker {
   pick(request?: PickRequest): Instance | undefined;
 }
 
-/** Calls in flight per instance id, shared by successive pickers of one service. */
+/**
+ * Calls in flight per instance id, shared by successive pickers of one service
+ * (least_request, least_connection, shortest_expected_delay, never_queue).
+ * createLoadTracker()'s is the fast one: pickers read its counts without a
+ * lookup by id; any other implementation is asked inFlight(id) per read.
+ */
 export interface LoadTracker {
   start(instanceId: string): void;
   end(instanceId: string): void;
@@ -72,6 +89,6 @@ export interface PickerContext {
   load?: LoadTracker;
   /** Clock for slow start (epoch ms). */
   now?: () => number;
-  /** Random source in [0, 1) for random, least_request and tie breaks. */
+  /** Random source in [0, 1) for random, least_request and starting offsets; default a fast PRNG seeded from Math.random (prng.ts). */
   random?: () => number;
 }

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 describe("package exports", () => {
   it("podreg/balancer: createPicker with every policy name, its public entry", async () => {
     const m = await import("podreg/balancer");
-    assert.deepEqual([...m.POLICIES].sort(), ["least_request", "maglev", "random", "ring_hash", "round_robin", "source_affinity", "weighted_round_robin"]);
+    assert.deepEqual([...m.POLICIES].sort(), ["least_connection", "least_request", "maglev", "never_queue", "random", "ring_hash", "round_robin", "shortest_expected_delay", "source_affinity", "weighted_round_robin"]);
     const instances = ["a", "b"].map((id, k) => ({ id, key: "s", service: "s", host: "10.0.0." + k, port: 80, protocol: "http", weight: k + 1, metadata: {}, labels: {}, ready: true, source: "t" }));
     for (const policy of m.POLICIES) {
       const p = m.createPicker(policy, instances);

@@ -70,6 +70,11 @@ function lbPolicy(config: ServiceClientConfig, kind: ClientKind): Record<string,
       return { lb_policy: "RANDOM" };
     case "least_request":
       return { lb_policy: "LEAST_REQUEST", least_request_lb_config: { choice_count: { value: b.leastRequest?.choiceCount ?? 2 } } };
+    // IPVS's exact schedulers have no Envoy policy; Envoy's least request is the nearest (fewest active, weighted).
+    case "least_connection":
+    case "shortest_expected_delay":
+    case "never_queue":
+      return { lb_policy: "LEAST_REQUEST" };
     case "maglev":
       return { lb_policy: "MAGLEV", ...(b.maglev?.tableSize ? { maglev_lb_config: { table_size: { value: String(b.maglev.tableSize) } } } : {}) };
     case "ring_hash":

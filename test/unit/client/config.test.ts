@@ -145,7 +145,7 @@ describe("client config", () => {
       "  defaults.timeoutMs: Too small: expected number to be >0",
       "  defaults.retries.attempts: Too big: expected number to be <=10",
       "  defaults.retries.on.0: must be one of connect-error, 5xx, reset",
-      "  services.echo.balancer.policy: must be one of round_robin, weighted_round_robin, random, least_request, ring_hash, maglev, source_affinity",
+      "  services.echo.balancer.policy: must be one of round_robin, weighted_round_robin, random, least_request, ring_hash, maglev, source_affinity, least_connection, shortest_expected_delay, never_queue",
       "  services.echo.outlier.maxEjectionPercent: Too small: expected number to be >=10",
       "  services.echo.outlier.typo: unknown key",
       '  services.echo.healthCheck.path: must start with "/"',
@@ -228,7 +228,7 @@ describe("client config", () => {
       msg,
       [
         `invalid client config in ${path}:`,
-        "  services.echo.balancer.policy (line 6): must be one of round_robin, weighted_round_robin, random, least_request, ring_hash, maglev, source_affinity",
+        "  services.echo.balancer.policy (line 6): must be one of round_robin, weighted_round_robin, random, least_request, ring_hash, maglev, source_affinity, least_connection, shortest_expected_delay, never_queue",
         "  services.echo.retries.attempts (line 8): Too big: expected number to be <=10",
         "  services.echo.healthCheck.path (line 10): expected string, received undefined",
         "  services.echo.healthCheck.timeoutMs (line 10): expected number, received undefined",

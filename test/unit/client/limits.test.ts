@@ -80,7 +80,7 @@ const hc = { path: "/healthz", intervalMs: 1000, timeoutMs: 100 };
 
 /** [section, value, the single problem expected, or undefined when accepted]. */
 const cases: [Section, unknown, string | undefined][] = [
-  ["balancer", { policy: "fastest" }, "policy: must be one of round_robin, weighted_round_robin, random, least_request, ring_hash, maglev, source_affinity"],
+  ["balancer", { policy: "fastest" }, "policy: must be one of round_robin, weighted_round_robin, random, least_request, ring_hash, maglev, source_affinity, least_connection, shortest_expected_delay, never_queue"],
   ["balancer", { policy: "maglev", maglev: { tableSize: 65_536 } }, "maglev.tableSize: must be a prime"],
   ["balancer", { policy: "maglev", maglev: { tableSize: 2 } }, undefined],
   ["balancer", { policy: "maglev", maglev: { tableSize: MAX_TABLE_SIZE } }, undefined],

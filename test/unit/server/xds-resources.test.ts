@@ -46,6 +46,9 @@ describe("xDS resources", () => {
       [{ balancer: { policy: "ring_hash", ringHash: { maxRingSize: 4096 } } }, "RING_HASH", "RING_HASH"],
       [{ balancer: { policy: "maglev", maglev: { tableSize: 65537 } } }, "MAGLEV", "RING_HASH"],
       [{ balancer: { policy: "source_affinity" } }, "RING_HASH", "RING_HASH"],
+      [{ balancer: { policy: "least_connection" } }, "LEAST_REQUEST", "ROUND_ROBIN"],
+      [{ balancer: { policy: "shortest_expected_delay" } }, "LEAST_REQUEST", "ROUND_ROBIN"],
+      [{ balancer: { policy: "never_queue" } }, "LEAST_REQUEST", "ROUND_ROBIN"],
     ];
     for (const [defaults, envoy, grpc] of table) {
       const v = view([inst("10.0.0.1")], { defaults });
