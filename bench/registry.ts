@@ -16,6 +16,7 @@
  * PODREG_BENCH_UPDATES (M, 100), PODREG_BENCH_MEM_REPS (child processes per
  * memory mode, 3).
  */
+import { openBenchCluster } from "./lib/cluster.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
@@ -23,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import { CoreV1Api, makeInformer, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { createDubboGoCodec, KubePodsRegistry, silentLogger, type AnnotationCodec } from "../src/index.js";
 import { KubeClient } from "../src/kube/index.js";
-import { createNamespace, loadKubeConfig, startControlPlane } from "../testenv/index.js";
+import { createNamespace } from "../testenv/index.js";
 import { annotationValue, benchPods, codec, createBenchPod, createNodes, nodeNames, podsPath, pool, registration, SEQ_ANNOTATION, type BenchPod } from "./lib/fixture.js";
 import { median, num, percentile, ratio, table } from "./lib/report.js";
 import type { WorkerResult } from "./registry-worker.js";
@@ -335,25 +336,11 @@ function decodeBench(): void {
 
 async function main(): Promise<void> {
   const t0 = performance.now();
-  let kubeconfig = process.env.PODREG_BENCH_KUBECONFIG;
-  let where = `the cluster of PODREG_BENCH_KUBECONFIG=${kubeconfig}`;
-  if (!kubeconfig) {
-    console.log("starting a control plane (testenv: etcd + kube-apiserver + kube-controller-manager) ...");
-    const cp = await startControlPlane();
-    cleanups.push({ what: "control plane", fn: () => cp.stop() });
-    kubeconfig = cp.kubeconfigPath;
-    where = "testenv started by this run";
-  }
-  const kc = loadKubeConfig(kubeconfig);
-  const admin = new KubeClient(kc, { userAgent: "podreg-bench-admin" });
-  cleanups.push({ what: "admin client", fn: () => admin.close() });
-  const version = await admin.request<{ gitVersion?: string }>({ path: "/version" });
-
-  const cpus = os.cpus();
+  const { kc, kubeconfig, where, admin, version, machine } = await openBenchCluster("podreg-bench-admin", cleanups);
   console.log("podreg registry benchmark");
-  console.log(`  machine:        ${cpus.length} CPUs (${cpus[0]?.model.trim() ?? "?"}), ${num(os.totalmem() / 2 ** 30, 1)} GiB, ${os.type()} ${os.release()}`);
+  console.log(`  machine:        ${machine}`);
   console.log(`  node:           ${process.version}`);
-  console.log(`  kube-apiserver: ${version.gitVersion ?? "?"} (${where}; on this machine it shares the CPUs)`);
+  console.log(`  kube-apiserver: ${version} (${where}; on this machine it shares the CPUs)`);
   console.log(`  load average:   ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} (1, 5, 15 min) at start`);
   console.log(`  N = ${N} pods (PODREG_BENCH_PODS), M = ${M} updates (PODREG_BENCH_UPDATES), ${MEM_REPS} memory repetitions (PODREG_BENCH_MEM_REPS)`);
 

@@ -24,14 +24,14 @@
  * Environment: PODREG_BENCH_KUBECONFIG (use that cluster; default: start a
  * testenv control plane and stop it at the end).
  */
+import { openBenchCluster } from "./lib/cluster.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KubeApiError, KubeUnreachableError } from "../src/errors.js";
-import { KubeClient, type KubeRequest } from "../src/kube/index.js";
-import { createNamespace, loadKubeConfig, startControlPlane } from "../testenv/index.js";
+import type { KubeClient, KubeRequest } from "../src/kube/index.js";
+import { createNamespace } from "../testenv/index.js";
 import { annotationValue, benchPods, codec, createBenchPod, createNodes, nodeNames, podsPath, SEQ_ANNOTATION, type BenchPod } from "./lib/fixture.js";
 import { median, num, percentile, ratio, table } from "./lib/report.js";
 import type { ChurnResult, SyncResult } from "./lib/scale-worker.js";
@@ -327,25 +327,11 @@ function printChurn(c: ChurnSummary): void {
 
 async function main(): Promise<void> {
   const t0 = performance.now();
-  let kubeconfig = process.env.PODREG_BENCH_KUBECONFIG;
-  let where = `the cluster of PODREG_BENCH_KUBECONFIG=${kubeconfig}`;
-  if (!kubeconfig) {
-    console.log("starting a control plane (testenv: etcd + kube-apiserver + kube-controller-manager) ...");
-    const cp = await startControlPlane();
-    cleanups.push({ what: "control plane", fn: () => cp.stop() });
-    kubeconfig = cp.kubeconfigPath;
-    where = "testenv started by this run";
-  }
-  const kc = loadKubeConfig(kubeconfig);
-  const admin = new KubeClient(kc, { userAgent: "podreg-bench-scale" });
-  cleanups.push({ what: "admin client", fn: () => admin.close() });
-  const version = await admin.request<{ gitVersion?: string }>({ path: "/version" });
-  const cpus = os.cpus();
-  const machine = `${cpus.length} CPUs (${cpus[0]?.model.trim() ?? "?"}), ${num(os.totalmem() / 2 ** 30, 1)} GiB, ${os.type()} ${os.release()}`;
+  const { kc, kubeconfig, where, admin, version, machine } = await openBenchCluster("podreg-bench-scale", cleanups);
   console.log("podreg scale benchmark");
   console.log(`  machine:        ${machine}`);
   console.log(`  node:           ${process.version}`);
-  console.log(`  kube-apiserver: ${version.gitVersion ?? "?"} (${where}; it shares the CPUs)`);
+  console.log(`  kube-apiserver: ${version} (${where}; it shares the CPUs)`);
   console.log(`  sizes:          ${SIZES.map((s) => num(s)).join(", ")} pods (--pods), ${REPS} repetitions (--reps); churn ${CHURN_RATE}/s for ${CHURN_SECONDS} s at ${num(CHURN_PODS)} pods`);
 
   const suffix = Date.now().toString(36);
@@ -395,7 +381,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine,
     node: process.version,
-    kubeApiserver: version.gitVersion,
+    kubeApiserver: version,
     options: { sizes: SIZES, reps: REPS, concurrency: CONCURRENCY, churnPods: CHURN_PODS, churnSeconds: CHURN_SECONDS, churnRate: CHURN_RATE },
     population,
     coldSync: sizes.map(({ pods: n, runs }) => ({
