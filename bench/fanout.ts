@@ -5,10 +5,12 @@
  *    time from the write to each subscriber's receipt, p50/p99, beside the
  *    LIMIT: a bare node:http loop (also a child process) writing the same
  *    bytes to 200 held sockets when told to. Same machine, same client code.
- * 2. 200 consumers of the pods registry: through `podreg serve --registry
- *    kube-pods` (RemoteRegistry) vs each watching the API server
- *    (KubePodsRegistry, one client each): API-server watches held, and
- *    PATCH-to-notification p50/p99 across all 200.
+ * 2. 200 consumers of PODREG_BENCH_PODS (100) registered pods: through
+ *    `podreg serve --registry kube-pods` (RemoteRegistry) vs each watching
+ *    the API server (KubePodsRegistry, one client each): the control plane's
+ *    CPU and memory, API-server watches held, and PATCH-to-notification
+ *    p50/p99 across all 200 (bench/lib/fanout.ts; `bench scale` runs the
+ *    same at 1,000 pods and more).
  * It asserts nothing.
  *
  * Environment: PODREG_BENCH_KUBECONFIG (use that cluster; default: start a
@@ -17,23 +19,24 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { setMaxListeners } from "node:events";
-import https from "node:https";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
-import { KubePodsRegistry, RemoteRegistry, silentLogger } from "../src/index.js";
-import { KubeClient, loadKubeConfig as loadPodregKubeConfig } from "../src/kube/index.js";
-import { createNamespace, createReadyPod, loadKubeConfig, startControlPlane } from "../testenv/index.js";
+import { createNamespace } from "../testenv/index.js";
+import { openBenchCluster, type Cleanups } from "./lib/cluster.js";
+import { kubeFanout, fanoutTable } from "./lib/fanout.js";
+import { benchPods, createBenchPod, pool } from "./lib/fixture.js";
 import { num, percentile, ratio, table } from "./lib/report.js";
 
 const SUBS = Number(process.env.PODREG_BENCH_SUBSCRIBERS ?? 200);
 const CHANGES = Number(process.env.PODREG_BENCH_CHANGES ?? 50);
+const PODS = Number(process.env.PODREG_BENCH_PODS ?? 100);
 const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const BARE = fileURLToPath(new URL("./fanout-bare.ts", import.meta.url));
 const children = new Set<ChildProcess>();
-const cleanups: (() => unknown)[] = [];
+const cleanups: Cleanups = [];
 const ms = (x: number) => num(x, 2);
 const now = () => performance.timeOrigin + performance.now();
 
@@ -107,7 +110,7 @@ async function subscribers(url: string, n: number) {
 
 async function sseFanout(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "podreg-bench-fanout-"));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  cleanups.push({ what: "data dir", fn: () => rmSync(dir, { recursive: true, force: true }) });
   const server = await child([MAIN, "serve", "--port", "0", "--data-dir", dir, "--log-level", "warn"]);
   const token = readFileSync(join(dir, "token"), "utf8").trim();
   const bare = await child([BARE, String(SUBS)]);
@@ -148,104 +151,24 @@ async function sseFanout(): Promise<void> {
   console.log("   (podreg's includes the REST write: JSON parse, validation, the registry, serialising the event once)");
 }
 
-async function apiWatches(metrics: () => Promise<string>): Promise<number> {
-  const text = await metrics();
-  // One line per scope (the controller-manager's cluster-wide watch, the consumers' namespaced ones): summed.
-  let n = 0;
-  for (const m of text.matchAll(/^apiserver_longrunning_requests\{[^}]*resource="pods"[^}]*verb="WATCH"[^}]*\} (\d+)/gm)) n += Number(m[1]);
-  return n;
-}
-
-async function kubeFanout(): Promise<void> {
-  let kubeconfig = process.env.PODREG_BENCH_KUBECONFIG;
-  if (!kubeconfig) {
-    const cp = await startControlPlane();
-    cleanups.push(() => cp.stop());
-    kubeconfig = cp.kubeconfigPath;
-  }
-  const kc = loadKubeConfig(kubeconfig);
+async function kubeFanoutBench(): Promise<void> {
+  const cluster = await openBenchCluster("podreg-bench-fanout", cleanups);
   const ns = `podreg-bench-fanout-${Date.now().toString(36)}`;
-  await createNamespace(kc, ns);
-  await createReadyPod(kc, { namespace: ns, name: "provider", podIP: "127.0.0.31" });
-  const admin = new KubeClient(loadPodregKubeConfig({ kubeconfig }));
-  cleanups.push(() => admin.close());
-  // The API server's own metrics (text, not JSON): with client-node's TLS options.
-  const metrics = async (): Promise<string> => {
-    const opts: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(opts);
-    const url = new URL("/metrics", kc.getCurrentCluster()!.server);
-    return new Promise((resolve, reject) => {
-      https
-        .get(url, opts, (res) => {
-          let body = "";
-          res.setEncoding("utf8").on("data", (d: string) => (body += d));
-          res.on("end", () => resolve(body));
-        })
-        .on("error", reject);
-    });
-  };
-  const provider = new KubePodsRegistry({ client: admin, namespaces: [ns], pod: { namespace: ns, name: "provider" }, handleSignals: false, logger: silentLogger });
-  cleanups.push(() => provider.close());
-  const handle = await provider.register({ service: "bench", port: 8080, metadata: { k: "m-1" } });
-  const dir = mkdtempSync(join(tmpdir(), "podreg-bench-fanout-kube-"));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const base = await apiWatches(metrics);
-  const rows: string[][] = [];
-  for (const mode of ["through podreg serve (RemoteRegistry)", "each to the API server (KubePodsRegistry)"]) {
-    const consumers: { close(): Promise<void> }[] = [];
-    let server: { proc: ChildProcess; url: string } | undefined;
-    const listeners: ((i: number, k: string) => void)[] = [];
-    for (let i = 0; i < SUBS; i++) {
-      let reg: RemoteRegistry | KubePodsRegistry;
-      if (mode.startsWith("through")) {
-        server ??= await child([MAIN, "serve", "--registry", "kube-pods", "--kubeconfig", kubeconfig, "-n", ns, "--port", "0", "--data-dir", dir, "--log-level", "warn"]);
-        reg = new RemoteRegistry({ url: server.url, namespace: ns });
-      } else {
-        reg = new KubePodsRegistry({ client: new KubeClient(loadPodregKubeConfig({ kubeconfig })), namespaces: [ns], handleSignals: false, logger: silentLogger });
-      }
-      reg.subscribe("bench", (ev) => {
-        if (ev.type === "updated") for (const l of listeners) l(i, ev.instance.metadata.k ?? "");
-      });
-      consumers.push(reg);
-    }
-    await Promise.all(consumers.map((c) => (c as RemoteRegistry).whenSynced()));
-    await new Promise((r) => setTimeout(r, 1000));
-    const watches = (await apiWatches(metrics)) - base;
-    const samples: number[] = [];
-    for (let k = 0; k < Math.min(CHANGES, 20) + 3; k++) {
-      const marker = `m${k}`;
-      const got = new Promise<number[]>((resolve) => {
-        const t = new Array<number>(SUBS).fill(NaN);
-        let n = 0;
-        listeners.push((i, v) => {
-          if (v === marker && Number.isNaN(t[i]!)) {
-            t[i] = now();
-            if (++n === SUBS) resolve(t);
-          }
-        });
-      });
-      const t0 = now();
-      await handle.update({ metadata: { k: marker } });
-      const t = await got;
-      listeners.length = 0;
-      if (k >= 3) samples.push(...t.map((x) => x - t0));
-    }
-    rows.push([mode, num(watches), ms(percentile(samples, 50)), ms(percentile(samples, 99))]);
-    for (const c of consumers) await c.close();
-    if (server) {
-      server.proc.kill("SIGTERM");
-      await new Promise((r) => server!.proc.once("exit", r));
-    }
-  }
-  console.log(`\n2. ${SUBS} consumers of the pods registry: API-server pod watches held, and PATCH -> every consumer notified (ms)\n`);
-  console.log(table(["consumers", "API watches", "p50", "p99"], rows));
+  await createNamespace(cluster.kc, ns);
+  cleanups.push({ what: `namespace ${ns}`, fn: () => cluster.admin.request({ method: "DELETE", path: `/api/v1/namespaces/${ns}` }) });
+  const pods = benchPods(PODS, ns.slice(-8));
+  await pool(pods, 16, (p) => createBenchPod(cluster.admin, ns, p));
+  const opts = { ...cluster, ns, pods, consumers: SUBS, changes: Math.min(CHANGES, 20), seqBase: 1_000_000, progress: (l: string) => process.stderr.write(`  ${l}\n`) };
+  const results = [await kubeFanout(opts, "serve"), await kubeFanout({ ...opts, seqBase: 2_000_000 }, "direct")];
+  console.log(`\n2. ${SUBS} consumers of the pods registry, ${PODS} registered pods: control-plane cost over sync + changes (/proc), and PATCH -> every consumer notified\n`);
+  console.log(fanoutTable(results, { num, ratio, table }));
 }
 
 try {
   await sseFanout();
-  await kubeFanout();
+  await kubeFanoutBench();
 } finally {
   for (const c of children) c.kill("SIGKILL");
-  for (const c of cleanups.reverse()) await c();
+  for (const { fn } of cleanups.reverse()) await fn();
 }
 process.exit(0);

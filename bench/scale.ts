@@ -17,7 +17,16 @@
  *   4. churn at 10,000 pods (or the largest size below): S seconds (60) of
  *      R annotation patches a second (100) over all pods; lag PATCH ->
  *      consumer p50/p99 and the consumer's CPU seconds, podreg's subscribe()
- *      beside a bare watch (the LIMIT), both consumers at once, each a child.
+ *      beside a bare watch (the LIMIT), both consumers at once, each a child;
+ *      the API server's CPU and its PATCH/WATCH figures alongside;
+ *   5. fan-out at 1,000 pods (--fanout-pods, one of the sizes): C consumers
+ *      (--consumers, 200) through one `podreg serve` vs each watching the API
+ *      server: the control plane's CPU seconds and peak RSS (/proc), pod
+ *      watches held, LISTs and their mean duration (apiserver metrics),
+ *      PATCH -> every consumer p50/p99 (bench/lib/fanout.ts);
+ *   6. xDS: a change -> 100 grpc-js-xds channels (--channels) ACKed, p50/p99,
+ *      at 1,000 and 10,000 endpoints, with the clients' CPU per update
+ *      (bench/lib/xds.ts).
  * Results are printed as tables and written to bench-results/scale-<time>.json.
  * It asserts nothing. Not part of npm test.
  *
@@ -26,6 +35,8 @@
  */
 import { openBenchCluster } from "./lib/cluster.js";
 import { spawn, type ChildProcess } from "node:child_process";
+import { availableParallelism } from "node:os";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,7 +44,10 @@ import { KubeApiError, KubeUnreachableError } from "../src/errors.js";
 import type { KubeClient, KubeRequest } from "../src/kube/index.js";
 import { createNamespace } from "../testenv/index.js";
 import { annotationValue, benchPods, codec, createBenchPod, createNodes, nodeNames, podsPath, SEQ_ANNOTATION, type BenchPod } from "./lib/fixture.js";
+import { fanoutTable, kubeFanout, serveCommand, type FanoutResult } from "./lib/fanout.js";
+import { apiMetrics, durationsBetween, findControlPlane, podRequestDurations, watchProcs, type ProcWindow } from "./lib/proc.js";
 import { median, num, percentile, ratio, table } from "./lib/report.js";
+import { xdsBench, xdsRows, XDS_HEADERS, type XdsBenchResult } from "./lib/xds.js";
 import type { ChurnResult, SyncResult } from "./lib/scale-worker.js";
 
 // ---------------------------------------------------------------- options
@@ -53,6 +67,12 @@ const REPS = flag("reps", 3);
 const CHURN_PODS = Math.max(...SIZES.filter((n) => n <= 10_000));
 const CHURN_SECONDS = flag("churn-seconds", 60);
 const CHURN_RATE = flag("churn-rate", 100);
+const CONSUMERS = flag("consumers", 200);
+const FANOUT_PODS = flag("fanout-pods", 1000);
+const CHANNELS = flag("channels", 100);
+if (!SIZES.includes(FANOUT_PODS)) throw new Error(`--fanout-pods ${FANOUT_PODS} is not one of the sizes run: ${SIZES.join(", ")}`);
+const XDS_ENDPOINTS = [1000, 10_000];
+const XDS_CHANGES: Record<number, number> = { 1000: flag("xds-changes", 10), 10_000: Math.max(1, Math.round(flag("xds-changes", 10) / 2.5)) };
 const CONCURRENCY = 24; // testenv's kube-apiserver: default --max-mutating-requests-inflight 200, 2 CPUs shared with etcd
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WORKER = fileURLToPath(new URL("./lib/scale-worker.ts", import.meta.url));
@@ -245,9 +265,15 @@ interface ChurnSummary {
   achievedRate: number;
   patchErrors: number;
   consumers: { mode: string; p50: number; p90: number; p99: number; max: number; missed: number; cpuS: number; cpuPerChange: number }[];
+  /** The control plane over the churn (undefined: not on this machine). */
+  apiserver?: ProcWindow;
+  etcd?: ProcWindow;
+  /** The API server's pod requests over the churn, per verb (its PATCHes: their mean duration). */
+  requests: Record<string, { count: number; meanMs: number }>;
 }
 
-async function churn(kubeconfig: string, admin: KubeClient, ns: string, pods: readonly BenchPod[], n: number): Promise<ChurnSummary> {
+async function churn(cluster: { kc: KubeConfig; kubeconfig: string; admin: KubeClient }, ns: string, pods: readonly BenchPod[], n: number): Promise<ChurnSummary> {
+  const { kc, kubeconfig, admin } = cluster;
   const modes = ["bare", "podreg"];
   const kids = modes.map((mode) => {
     const child = spawnWorker(["churn", mode, kubeconfig, ns, String(n)], false);
@@ -262,6 +288,9 @@ async function churn(kubeconfig: string, admin: KubeClient, ns: string, pods: re
     return { mode, child, readyP, doneP };
   });
   await Promise.all(kids.map((k) => k.readyP));
+  const pids = findControlPlane(kc.getCurrentCluster()!.server);
+  const durations0 = podRequestDurations(await apiMetrics(kc));
+  const procs = watchProcs({ apiserver: pids.apiserver, etcd: pids.etcd });
   const sent = new Map<number, number>();
   const total = CHURN_SECONDS * CHURN_RATE;
   const interval = 1000 / CHURN_RATE;
@@ -290,6 +319,8 @@ async function churn(kubeconfig: string, admin: KubeClient, ns: string, pods: re
   const sendSeconds = (performance.now() - t0) / 1000;
   process.stderr.write("\n");
   await new Promise((r) => setTimeout(r, 3000)); // stragglers
+  const cp = procs.stop();
+  const requests = durationsBetween(durations0, podRequestDurations(await apiMetrics(kc)));
   for (const k of kids) k.child.stdin!.end("stop\n");
   const results = await Promise.all(kids.map((k) => k.doneP));
   return {
@@ -299,6 +330,9 @@ async function churn(kubeconfig: string, admin: KubeClient, ns: string, pods: re
     patches: total,
     achievedRate: total / sendSeconds,
     patchErrors: errors,
+    apiserver: cp.apiserver,
+    etcd: cp.etcd,
+    requests,
     consumers: results.map((r) => {
       const seen = new Map(r.seen);
       const lags: number[] = [];
@@ -321,6 +355,30 @@ function printChurn(c: ChurnSummary): void {
   console.log(`\n4. Churn: ${num(c.pods)} pods, ${c.rate} annotation patches/s for ${c.seconds} s (${num(c.patches)} patches, sent at ${num(c.achievedRate, 1)}/s, ${c.patchErrors} failed);`);
   console.log("   lag = PATCH sent -> consumer notified (ms, nearest-rank); CPU = the consumer process's user+system seconds during the churn; both consumers at once\n");
   console.log(table(["consumer", "p50", "p90", "p99", "max", "missed", "CPU s", "CPU us/change", "CPU vs LIMIT"], rows));
+  const patch = c.requests.PATCH;
+  const cpu = (w: ProcWindow | undefined) => (w ? `${num(w.cpuS, 1)} CPU s (${num((w.cpuS * 1e6) / c.patches)} us per change), peak RSS ${num(w.rssPeak / 2 ** 20)} MiB` : "not on this machine");
+  console.log(`\n   the control plane meanwhile: kube-apiserver ${cpu(c.apiserver)}; etcd ${cpu(c.etcd)}`);
+  console.log(`   apiserver_request_duration_seconds: ${patch ? `${num(patch.count)} pod PATCHes, mean ${num(patch.meanMs, 1)} ms` : "no PATCH counted"}; the lag is the API server's when both consumers see the same`);
+}
+
+// ---------------------------------------------------------------- 5, 6. fan-out and xDS
+
+function printFanout(results: readonly FanoutResult[]): void {
+  const r = results[0];
+  if (!r) return;
+  console.log(`\n5. Fan-out: ${r.consumers} consumers of ${num(r.pods)} registered pods, through one podreg serve (${serveCommand().what}) vs each watching the API server;`);
+  console.log(`   control-plane CPU and peak RSS over sync + ${r.consumers} x changes (/proc), LISTs from apiserver_request_duration_seconds, PATCH -> every consumer (ms)\n`);
+  console.log(fanoutTable(results, { num, ratio, table }));
+}
+
+function printXds(results: readonly XdsBenchResult[]): void {
+  const r = results[0];
+  if (!r) return;
+  console.log(`\n6. xDS: a change -> ${r.channels} grpc-js-xds channels (own ADS stream each, in ${r.workers} processes) ACKed the new EDS; subscribed in ${results.map((x) => `${num(x.subscribeMs)} ms at ${num(x.endpoints)}`).join(", ")}\n`);
+  console.log(table(XDS_HEADERS, results.flatMap((x) => xdsRows(x, { num, percentile }))));
+  const last = results[results.length - 1] as XdsBenchResult;
+  const cores = availableParallelism();
+  console.log(`\n   at ${num(last.endpoints)} endpoints the clients need ${num((last.added.clientCpuMsPerUpdate * last.channels) / 1000, 1)} CPU s per change in all, on ${cores} cores shared with the server: ACK times above ${num((last.added.clientCpuMsPerUpdate * last.channels) / cores / 1000, 1)} s are the clients' CPU, not the server's`);
 }
 
 // ---------------------------------------------------------------- main
@@ -333,6 +391,7 @@ async function main(): Promise<void> {
   console.log(`  node:           ${process.version}`);
   console.log(`  kube-apiserver: ${version} (${where}; it shares the CPUs)`);
   console.log(`  sizes:          ${SIZES.map((s) => num(s)).join(", ")} pods (--pods), ${REPS} repetitions (--reps); churn ${CHURN_RATE}/s for ${CHURN_SECONDS} s at ${num(CHURN_PODS)} pods`);
+  console.log(`  fan-out:        ${CONSUMERS} consumers (--consumers) at ${num(FANOUT_PODS)} pods (--fanout-pods); xDS: ${CHANNELS} channels (--channels) at ${XDS_ENDPOINTS.map((e) => `${num(e)} endpoints, ${XDS_CHANGES[e]} changes of each kind`).join("; ")} (--xds-changes)`);
 
   const suffix = Date.now().toString(36);
   const ns = `podreg-bench-scale-${suffix}`;
@@ -357,13 +416,23 @@ async function main(): Promise<void> {
   const population: Awaited<ReturnType<typeof populate>>[] = [];
   const sizes: SizeResult[] = [];
   let churnResult: ChurnSummary | undefined;
+  const fanout: FanoutResult[] = [];
   let have = 0;
   for (const size of SIZES) {
     console.error(`\n1. creating pods ${have} .. ${size} in ${ns} (${CONCURRENCY} in flight; POST pod + PATCH status each)`);
     population.push({ ...(await populate(admin, ns, pods, have, size)) });
     have = size;
     sizes.push(await coldSync(kubeconfig, ns, size));
-    if (size === CHURN_PODS) churnResult = await churn(kubeconfig, admin, ns, pods, size);
+    if (size === CHURN_PODS) churnResult = await churn({ kc, kubeconfig, admin }, ns, pods, size);
+    if (size === FANOUT_PODS) {
+      const opts = { kc, kubeconfig, admin, ns, pods: pods.slice(0, size), consumers: CONSUMERS, changes: 20, progress: (l: string) => process.stderr.write(`  ${l}\n`) };
+      fanout.push(await kubeFanout({ ...opts, seqBase: 1_000_000 }, "serve"), await kubeFanout({ ...opts, seqBase: 2_000_000 }, "direct"));
+    }
+  }
+  const xds: XdsBenchResult[] = [];
+  for (const endpoints of XDS_ENDPOINTS) {
+    process.stderr.write(`\n6. xDS at ${num(endpoints)} endpoints, ${CHANNELS} channels\n`);
+    xds.push(await xdsBench({ endpoints, channels: CHANNELS, changes: XDS_CHANGES[endpoints] ?? 5, workers: 2, debounceMs: 100, progress: (l) => process.stderr.write(`  ${l}\n`) }));
   }
 
   const created = population.reduce((n, p) => n + p.created, 0);
@@ -373,6 +442,8 @@ async function main(): Promise<void> {
   printSync(sizes);
   printMemory(sizes);
   if (churnResult) printChurn(churnResult);
+  printFanout(fanout);
+  printXds(xds);
 
   mkdirSync(join(ROOT, "bench-results"), { recursive: true });
   const file = join(ROOT, "bench-results", `scale-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
@@ -382,7 +453,7 @@ async function main(): Promise<void> {
     machine,
     node: process.version,
     kubeApiserver: version,
-    options: { sizes: SIZES, reps: REPS, concurrency: CONCURRENCY, churnPods: CHURN_PODS, churnSeconds: CHURN_SECONDS, churnRate: CHURN_RATE },
+    options: { sizes: SIZES, reps: REPS, concurrency: CONCURRENCY, churnPods: CHURN_PODS, churnSeconds: CHURN_SECONDS, churnRate: CHURN_RATE, consumers: CONSUMERS, fanoutPods: FANOUT_PODS, channels: CHANNELS, xdsChanges: XDS_CHANGES },
     population,
     coldSync: sizes.map(({ pods: n, runs }) => ({
       pods: n,
@@ -391,6 +462,8 @@ async function main(): Promise<void> {
       runs,
     })),
     churn: churnResult,
+    fanout,
+    xds,
   };
   writeFileSync(file, JSON.stringify(json, null, 2) + "\n");
   console.log(`\nresults written to ${file}`);
