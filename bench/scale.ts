@@ -35,7 +35,7 @@
  */
 import { openBenchCluster } from "./lib/cluster.js";
 import { spawn, type ChildProcess } from "node:child_process";
-import { availableParallelism } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -191,23 +191,29 @@ function runSync(mode: string, kubeconfig: string, ns: string, pods: number): Pr
 
 interface SizeResult {
   pods: number;
-  runs: Record<string, SyncResult[]>;
+  runs: Record<string, SyncRun[]>;
 }
 
-async function coldSync(kubeconfig: string, ns: string, pods: number): Promise<SizeResult> {
-  const runs: Record<string, SyncResult[]> = { limit: [], podreg: [], peer: [] };
+/** A sync run, with the API server's own time on its pod LISTs (apiserver_request_duration_seconds, every page summed) per sync. */
+type SyncRun = SyncResult & { apiListMs: number };
+
+async function coldSync(kc: KubeConfig, kubeconfig: string, ns: string, pods: number): Promise<SizeResult> {
+  const runs: Record<string, SyncRun[]> = { limit: [], podreg: [], peer: [] };
   for (let rep = 0; rep < REPS; rep++) {
     for (const mode of SYNC_MODES) {
       process.stderr.write(`  cold sync ${pods} pods: ${mode}, repetition ${rep + 1} of ${REPS}\n`);
+      const before = podRequestDurations(await apiMetrics(kc));
       const r = await runSync(mode, kubeconfig, ns, pods);
+      const list = durationsBetween(before, podRequestDurations(await apiMetrics(kc))).LIST;
       if (r.held !== pods) throw new Error(`${mode}: held ${r.held}, expected ${pods}`);
-      runs[mode]?.push(r);
+      // The worker syncs twice (a warm-up, then the measured one): half of the LIST time is one sync's.
+      runs[mode]?.push({ ...r, apiListMs: list ? (list.count * list.meanMs) / 2 : NaN });
     }
   }
   return { pods, runs };
 }
 
-const med = (rs: readonly SyncResult[] | undefined, f: (r: SyncResult) => number) => median((rs ?? []).map(f));
+const med = (rs: readonly SyncRun[] | undefined, f: (r: SyncRun) => number) => median((rs ?? []).map(f));
 
 function printSync(results: SizeResult[]): void {
   const names: Record<string, string> = {
@@ -219,11 +225,11 @@ function printSync(results: SizeResult[]): void {
     SYNC_MODES.map((m) => {
       const t = med(runs[m], (r) => r.syncMs);
       const times = (runs[m] ?? []).map((r) => r.syncMs);
-      return [`${num(pods)}  ${names[m]}`, ms(t), ms(Math.min(...times)), ms(Math.max(...times)), num((t * 1000) / pods, 1), ratio(t, med(runs.limit, (r) => r.syncMs))];
+      return [`${num(pods)}  ${names[m]}`, ms(t), ms(Math.min(...times)), ms(Math.max(...times)), num((t * 1000) / pods, 1), ratio(t, med(runs.limit, (r) => r.syncMs)), ratio(t, med(runs.peer, (r) => r.syncMs)), ms(med(runs[m], (r) => r.apiListMs))];
     }),
   );
   console.log(`\n2. Cold sync: construction -> synced snapshot, ms; ${REPS} child processes per row (median, min, max); each synced once before (dropped)\n`);
-  console.log(table(["pods  consumer", "median", "min", "max", "us/pod", "vs LIMIT"], rows));
+  console.log(table(["pods  consumer", "median", "min", "max", "us/pod", "vs LIMIT", "vs PEER", "API server LIST ms"], rows));
   if (results.length > 1) {
     const first = results[0] as SizeResult;
     const last = results[results.length - 1] as SizeResult;
@@ -232,6 +238,8 @@ function printSync(results: SizeResult[]): void {
   }
   const bytes = results.map((r) => `${num(r.pods)}: ${num(med(r.runs.limit, (x) => x.listBytes ?? NaN) / r.pods)} B/pod`);
   console.log(`   JSON listed per pod: ${bytes.join(", ")}`);
+  const share = results.map((r) => `${num(r.pods)}: ${ratio(med(r.runs.limit, (x) => x.apiListMs), med(r.runs.limit, (x) => x.syncMs))}`);
+  console.log(`   API server LIST ms = its own time serving the LIST pages of one sync (apiserver_request_duration_seconds); share of the LIMIT's sync spent in the API server: ${share.join(", ")}`);
 }
 
 function printMemory(results: SizeResult[]): void {
@@ -388,7 +396,7 @@ async function main(): Promise<void> {
   const { kc, kubeconfig, where, admin, version, machine } = await openBenchCluster("podreg-bench-scale", cleanups);
   console.log("podreg scale benchmark");
   console.log(`  machine:        ${machine}`);
-  console.log(`  node:           ${process.version}`);
+  console.log(`  node:           ${process.version}; load average ${loadavg().map((x) => x.toFixed(2)).join(", ")} (1, 5, 15 min) at the start`);
   console.log(`  kube-apiserver: ${version} (${where}; it shares the CPUs)`);
   console.log(`  sizes:          ${SIZES.map((s) => num(s)).join(", ")} pods (--pods), ${REPS} repetitions (--reps); churn ${CHURN_RATE}/s for ${CHURN_SECONDS} s at ${num(CHURN_PODS)} pods`);
   console.log(`  fan-out:        ${CONSUMERS} consumers (--consumers) at ${num(FANOUT_PODS)} pods (--fanout-pods); xDS: ${CHANNELS} channels (--channels) at ${XDS_ENDPOINTS.map((e) => `${num(e)} endpoints, ${XDS_CHANGES[e]} changes of each kind`).join("; ")} (--xds-changes)`);
@@ -422,7 +430,7 @@ async function main(): Promise<void> {
     console.error(`\n1. creating pods ${have} .. ${size} in ${ns} (${CONCURRENCY} in flight; POST pod + PATCH status each)`);
     population.push({ ...(await populate(admin, ns, pods, have, size)) });
     have = size;
-    sizes.push(await coldSync(kubeconfig, ns, size));
+    sizes.push(await coldSync(kc, kubeconfig, ns, size));
     if (size === CHURN_PODS) churnResult = await churn({ kc, kubeconfig, admin }, ns, pods, size);
     if (size === FANOUT_PODS) {
       const opts = { kc, kubeconfig, admin, ns, pods: pods.slice(0, size), consumers: CONSUMERS, changes: 20, progress: (l: string) => process.stderr.write(`  ${l}\n`) };
@@ -450,6 +458,7 @@ async function main(): Promise<void> {
   const json = {
     bench: "scale",
     date: new Date().toISOString(),
+    loadAverageAtEnd: loadavg(),
     machine,
     node: process.version,
     kubeApiserver: version,
@@ -468,7 +477,7 @@ async function main(): Promise<void> {
   writeFileSync(file, JSON.stringify(json, null, 2) + "\n");
   console.log(`\nresults written to ${file}`);
   await cleanup();
-  console.log(`total ${num((performance.now() - t0) / 1000, 1)} s (cleanup included)`);
+  console.log(`total ${num((performance.now() - t0) / 1000, 1)} s (cleanup included); load average at the end ${loadavg().map((x) => x.toFixed(2)).join(", ")}`);
 }
 
 process.once("SIGINT", onSignal);
