@@ -24,11 +24,14 @@
  *
  * Cost per pick: N draws from the alias table (O(1) each, sampler.ts) and N
  * reads from the picker's own array of counts, which the tracker keeps
- * current (load.ts); no allocation, and choiceCount 2 has a straight path.
- * At 1,000 instances a pick went from 115-197 ns (equal weights, weights
- * 1..5: a binary search per draw with unequal weights, a Map lookup by id
- * per candidate) to 23-32 ns (CPU time, best of several runs, on a shared
- * 2-vCPU machine; npm run bench -- pickers has the rows).
+ * current (load.ts); no allocation. The default, choiceCount 2 with bias 1,
+ * is pick() alone, small enough with the draws it inlines for V8 to inline
+ * it into its caller; every other case is in methods of their own. At 1,000
+ * instances a pick went from 115-197 ns (equal weights, weights 1..5: a
+ * binary search per draw with unequal weights, a Map lookup by id per
+ * candidate) to 23-32 ns, then about 10% less with that straight path and
+ * the batched random numbers of prng.ts (the same picks, measured in one
+ * process with rounds interleaved); npm run bench -- pickers has the rows.
  */
 import type { Instance } from "../model/instance.js";
 import type { ResolvedConfig, ResolvedContext } from "./config.js";
@@ -39,6 +42,18 @@ import { EffectiveWeights } from "./weights.js";
 
 /** Draws per candidate before settling for fewer distinct candidates (a dominant weight repeats). */
 const ATTEMPTS = 8;
+
+/** What pick() does after the first draw, set by sync(). */
+const enum Mode {
+  /** Return it: one instance, no tracker, or bias 0 with unequal weights. */
+  Plain,
+  /** choiceCount 2 over more than 2 instances, equal weights: fewer calls in flight wins. */
+  TwoEqual,
+  /** choiceCount 2 over more than 2 instances, bias 1: fewer calls in flight per unit of weight wins. */
+  TwoWeighted,
+  /** Anything else: more candidates, all instances, or another bias (general()). */
+  General,
+}
 
 export class LeastRequestPicker implements Picker {
   readonly policy: PolicyName = "least_request";
@@ -51,10 +66,9 @@ export class LeastRequestPicker implements Picker {
   private readonly choiceCount: number;
   private readonly bias: number;
   private readonly drawn: Int32Array;
-  /** Equal weights: compare calls in flight alone (Envoy's unweightedHostPick). Set by sync(), as plain. */
+  /** Equal weights: compare calls in flight alone (Envoy's unweightedHostPick). Set by sync(). */
   private uniform = true;
-  /** No comparison to make: one instance, no tracker, or bias 0 with unequal weights. One field for pick() to test. */
-  private plain = false;
+  private mode = Mode.Plain;
 
   constructor(
     private readonly instances: readonly Instance[],
@@ -75,7 +89,9 @@ export class LeastRequestPicker implements Picker {
   /** What pick() tests, derived from the weights: at construction and after each slow-start refresh. */
   private sync(): void {
     this.uniform = this.sampler.uniform;
-    this.plain = this.active === undefined || this.size === 1 || (this.bias === 0 && !this.uniform);
+    if (this.active === undefined || this.size === 1 || (this.bias === 0 && !this.uniform)) this.mode = Mode.Plain;
+    else if (this.choiceCount !== 2 || this.size <= 2) this.mode = Mode.General;
+    else this.mode = this.uniform ? Mode.TwoEqual : this.bias === 1 ? Mode.TwoWeighted : Mode.General;
   }
 
   /** Lower is better: calls in flight, per unit of weight when weights differ. */
@@ -86,28 +102,43 @@ export class LeastRequestPicker implements Picker {
     return (this.bias === 1 ? a : Math.pow(a, this.bias)) / (this.weights.values[i] as number);
   }
 
+  // The default's path alone (choiceCount 2), kept small enough for V8 to inline into the caller
+  // (about 250 bytes of bytecode; V8 inlines up to 460); every other case is in methods of their own.
   pick(): Instance | undefined {
-    if (this.weights.refresh()) {
-      this.sampler.update(this.weights.values);
-      this.sync();
-    }
+    if (this.weights.refresh()) this.reweigh();
+    const first = this.sampler.sample(this.random());
+    const mode = this.mode;
+    if (mode === Mode.Plain) return this.instances[first];
+    if (mode === Mode.General) return this.instances[this.general(first)];
+    let second = this.sampler.sample(this.random());
+    if (second === first) second = this.redraw(first);
+    const active = this.active as InFlight;
+    const a1 = active.at(first);
+    const a2 = active.at(second);
+    if (mode === Mode.TwoEqual) return this.instances[a2 < a1 ? second : first];
+    // Dividing, not cross-multiplying (a2 * w1 < a1 * w2): no faster here, and it would settle
+    // near-ties of fractional (slow-start) weights differently.
+    const w = this.weights.values;
+    return this.instances[a2 / (w[second] as number) < a1 / (w[first] as number) ? second : first];
+  }
+
+  private reweigh(): void {
+    this.sampler.update(this.weights.values);
+    this.sync();
+  }
+
+  /** Up to ATTEMPTS - 1 more draws for a second candidate distinct from `first`; `first` if none. */
+  private redraw(first: number): number {
+    let second = first;
+    for (let attempt = 1; second === first && attempt < ATTEMPTS; attempt++) second = this.sampler.sample(this.random());
+    return second;
+  }
+
+  /** The winner among choiceCount candidates, or all eligible instances when there are no more. */
+  private general(first: number): number {
+    const active = this.active as InFlight;
+    if (this.size <= this.choiceCount) return this.compareAll(active, first);
     const sampler = this.sampler;
-    const first = sampler.sample(this.random());
-    const active = this.active;
-    if (this.plain || active === undefined) return this.instances[first];
-    if (this.size <= this.choiceCount) return this.instances[this.compareAll(active, first)];
-    if (this.choiceCount === 2) {
-      // The default, straight: up to ATTEMPTS draws for a second candidate; the first drawn wins ties.
-      let second = sampler.sample(this.random());
-      for (let attempt = 1; second === first && attempt < ATTEMPTS; attempt++) second = sampler.sample(this.random());
-      if (second === first) return this.instances[first];
-      const a1 = active.at(first);
-      const a2 = active.at(second);
-      if (this.uniform) return this.instances[a2 < a1 ? second : first];
-      const w = this.weights.values;
-      if (this.bias === 1) return this.instances[a2 / (w[second] as number) < a1 / (w[first] as number) ? second : first];
-      return this.instances[this.score(active, second) < this.score(active, first) ? second : first];
-    }
     const drawn = this.drawn;
     drawn[0] = first;
     let count = 1;
@@ -126,7 +157,7 @@ export class LeastRequestPicker implements Picker {
         break;
       }
     }
-    return this.instances[best];
+    return best;
   }
 
   /** At most choiceCount eligible instances: all of them compete; `first` (drawn) wins ties, then eligible order. */
