@@ -16,8 +16,8 @@
  * PODREG_BENCH_UPDATES (M, 100), PODREG_BENCH_MEM_REPS (child processes per
  * memory mode, 3).
  */
-import { openBenchCluster } from "./lib/cluster.js";
-import { spawn, type ChildProcess } from "node:child_process";
+import { BenchCleanup, openBenchCluster } from "./lib/cluster.js";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
@@ -49,29 +49,9 @@ const MEM_MODES = ["podreg", "client-node", "raw-list"] as const;
 
 // ---------------------------------------------------------------- cleanup
 
-const cleanups: { what: string; fn: () => unknown }[] = [];
-let cleaning: Promise<void> | undefined;
-const children = new Set<ChildProcess>();
-
-/** Runs every registered cleanup once, newest first; failures are reported, not thrown. */
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const c of children) c.kill("SIGKILL"); // workers first: they read the namespace removed below
-    for (const { what, fn } of cleanups.reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        console.error(`cleanup (${what}) failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-function onSignal(sig: NodeJS.Signals): void {
-  console.error(`\n${sig}: cleaning up`);
-  void cleanup().finally(() => process.kill(process.pid, sig)); // once-listeners: the re-raised signal ends us
-}
+const bench = new BenchCleanup();
+const { cleanups, children } = bench;
+const cleanup = () => bench.cleanup();
 
 const ms = (x: number) => num(x, x < 10 ? 2 : 1);
 const mib = (b: number) => `${num(b / 1024 / 1024, 1)} MiB`;
@@ -384,12 +364,4 @@ async function main(): Promise<void> {
   console.log(`\ntotal ${num((performance.now() - t0) / 1000, 1)} s (cleanup included); load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 }
 
-process.once("SIGINT", onSignal);
-process.once("SIGTERM", onSignal);
-try {
-  await main();
-} finally {
-  await cleanup();
-  process.removeListener("SIGINT", onSignal);
-  process.removeListener("SIGTERM", onSignal);
-}
+await bench.run(main);

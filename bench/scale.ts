@@ -33,7 +33,7 @@
  * Environment: PODREG_BENCH_KUBECONFIG (use that cluster; default: start a
  * testenv control plane and stop it at the end).
  */
-import { openBenchCluster } from "./lib/cluster.js";
+import { BenchCleanup, openBenchCluster } from "./lib/cluster.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -82,26 +82,9 @@ const ms = (x: number) => num(x, x < 10 ? 2 : 1);
 
 // ---------------------------------------------------------------- cleanup
 
-const cleanups: { what: string; fn: () => unknown }[] = [];
-const children = new Set<ChildProcess>();
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const c of children) c.kill("SIGKILL");
-    for (const { what, fn } of cleanups.reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        console.error(`cleanup (${what}) failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-function onSignal(sig: NodeJS.Signals): void {
-  console.error(`\n${sig}: cleaning up`);
-  void cleanup().finally(() => process.kill(process.pid, sig));
-}
+const bench = new BenchCleanup();
+const { cleanups, children } = bench;
+const cleanup = () => bench.cleanup();
 
 // ---------------------------------------------------------------- 1. population
 
@@ -483,13 +466,5 @@ async function main(): Promise<void> {
   console.log(`total ${num((performance.now() - t0) / 1000, 1)} s (cleanup included); load average at the end ${loadavg().map((x) => x.toFixed(2)).join(", ")}`);
 }
 
-process.once("SIGINT", onSignal);
-process.once("SIGTERM", onSignal);
-try {
-  await main();
-} finally {
-  await cleanup();
-  process.removeListener("SIGINT", onSignal);
-  process.removeListener("SIGTERM", onSignal);
-}
+await bench.run(main);
 process.exit(0);

@@ -1,4 +1,5 @@
 /** The cluster a benchmark runs against, and the machine it runs on: what every kube benchmark opens and prints first. */
+import type { ChildProcess } from "node:child_process";
 import os from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../../src/kube/index.js";
@@ -37,4 +38,47 @@ export async function openBenchCluster(userAgent: string, cleanups: Cleanups): P
   const cpus = os.cpus();
   const machine = `${cpus.length} CPUs (${cpus[0]?.model.trim() ?? "?"}), ${num(os.totalmem() / 2 ** 30, 1)} GiB, ${os.type()} ${os.release()}`;
   return { kc, kubeconfig, where, admin, version, machine };
+}
+
+/**
+ * What a benchmark leaves behind, undone once whatever happens: child
+ * processes killed first (they may read what the cleanups remove), then the
+ * cleanups newest first, each failure reported and the rest still run.
+ * `run(main)` also does it on SIGINT/SIGTERM, then re-raises the signal so
+ * the process ends as it would have.
+ */
+export class BenchCleanup {
+  readonly cleanups: Cleanups = [];
+  readonly children = new Set<ChildProcess>();
+  private cleaning: Promise<void> | undefined;
+
+  cleanup(): Promise<void> {
+    this.cleaning ??= (async () => {
+      for (const c of this.children) c.kill("SIGKILL");
+      for (const { what, fn } of this.cleanups.reverse()) {
+        try {
+          await fn();
+        } catch (err) {
+          console.error(`cleanup (${what}) failed: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+    })();
+    return this.cleaning;
+  }
+
+  async run(main: () => Promise<void>): Promise<void> {
+    const onSignal = (sig: NodeJS.Signals) => {
+      console.error(`\n${sig}: cleaning up`);
+      void this.cleanup().finally(() => process.kill(process.pid, sig)); // once-listeners: the re-raised signal ends us
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    try {
+      await main();
+    } finally {
+      await this.cleanup();
+      process.removeListener("SIGINT", onSignal);
+      process.removeListener("SIGTERM", onSignal);
+    }
+  }
 }
