@@ -24,10 +24,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
-import { createNamespace } from "../testenv/index.js";
 import { openBenchCluster, type Cleanups } from "./lib/cluster.js";
 import { kubeFanout, fanoutTable } from "./lib/fanout.js";
-import { benchPods, createBenchPod, pool } from "./lib/fixture.js";
+import { benchNamespace, benchPods, createBenchPod, pool } from "./lib/fixture.js";
 import { num, percentile, ratio, table } from "./lib/report.js";
 
 const SUBS = Number(process.env.PODREG_BENCH_SUBSCRIBERS ?? 200);
@@ -153,10 +152,9 @@ async function sseFanout(): Promise<void> {
 
 async function kubeFanoutBench(): Promise<void> {
   const cluster = await openBenchCluster("podreg-bench-fanout", cleanups);
-  const ns = `podreg-bench-fanout-${Date.now().toString(36)}`;
-  await createNamespace(cluster.kc, ns);
-  cleanups.push({ what: `namespace ${ns}`, fn: () => cluster.admin.request({ method: "DELETE", path: `/api/v1/namespaces/${ns}` }) });
-  const pods = benchPods(PODS, ns.slice(-8));
+  const suffix = Date.now().toString(36);
+  const ns = await benchNamespace(cluster.kc, cluster.admin, cleanups, "podreg-bench-fanout", suffix);
+  const pods = benchPods(PODS, suffix);
   await pool(pods, 16, (p) => createBenchPod(cluster.admin, ns, p));
   const opts = { ...cluster, ns, pods, consumers: SUBS, changes: Math.min(CHANGES, 20), seqBase: 1_000_000, progress: (l: string) => process.stderr.write(`  ${l}\n`) };
   const results = [await kubeFanout(opts, "serve"), await kubeFanout({ ...opts, seqBase: 2_000_000 }, "direct")];

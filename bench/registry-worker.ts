@@ -12,6 +12,7 @@ import { KubePodsRegistry, silentLogger } from "../src/index.js";
 import { KubeClient } from "../src/kube/index.js";
 import { loadKubeConfig } from "../testenv/index.js";
 import { codec, podsPath } from "./lib/fixture.js";
+import { settledHeap, until } from "./lib/heap.js";
 
 export interface WorkerResult {
   mode: string;
@@ -46,25 +47,6 @@ const kc = loadKubeConfig(kubeconfig);
 const client = new KubeClient(kc);
 const core = kc.makeApiClient(CoreV1Api);
 
-const gc = globalThis.gc;
-if (!gc) throw new Error("run with node --expose-gc");
-
-async function settledHeap(): Promise<number> {
-  for (let i = 0; i < 3; i++) {
-    gc!();
-    await new Promise((r) => setImmediate(r));
-  }
-  return process.memoryUsage().heapUsed;
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const modes: Record<string, () => Promise<Cache>> = {
   async podreg() {
     const registry = new KubePodsRegistry({ client, namespaces: [ns], handleSignals: false, logger: silentLogger });
@@ -82,7 +64,7 @@ const modes: Record<string, () => Promise<Cache>> = {
     await until(`client-node informer to hold ${pods} pods`, () => {
       if (failure) throw failure;
       return informer.list(ns).length >= pods;
-    });
+    }, 60_000, 10);
     return { held: () => informer.list(ns).length, stop: () => informer.stop() };
   },
   async "raw-list"() {

@@ -24,8 +24,7 @@ import { fileURLToPath } from "node:url";
 import { CoreV1Api, makeInformer, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { createDubboGoCodec, KubePodsRegistry, silentLogger, type AnnotationCodec } from "../src/index.js";
 import { KubeClient } from "../src/kube/index.js";
-import { createNamespace } from "../testenv/index.js";
-import { annotationValue, benchPods, codec, createBenchPod, createNodes, nodeNames, podsPath, pool, registration, SEQ_ANNOTATION, type BenchPod } from "./lib/fixture.js";
+import { annotationValue, benchNamespace, benchPods, codec, createBenchPod, podsPath, pool, registration, SEQ_ANNOTATION, type BenchPod } from "./lib/fixture.js";
 import { median, num, percentile, ratio, table } from "./lib/report.js";
 import type { WorkerResult } from "./registry-worker.js";
 
@@ -326,23 +325,7 @@ async function main(): Promise<void> {
 
   // 2. population
   const suffix = randomBytes(3).toString("hex");
-  const ns = `podreg-bench-${suffix}`;
-  await createNamespace(kc, ns);
-  cleanups.push({
-    what: `namespace ${ns}`,
-    fn: async () => {
-      // No kubelet confirms graceful deletion here: remove the pods at once, then the namespace.
-      await admin.request({ method: "DELETE", path: podsPath(ns), query: { gracePeriodSeconds: 0 }, timeoutMs: 120_000 });
-      await admin.request({ method: "DELETE", path: `/api/v1/namespaces/${ns}` });
-    },
-  });
-  await createNodes(kc, suffix);
-  cleanups.push({
-    what: "nodes",
-    fn: async () => {
-      for (const name of nodeNames(suffix)) await admin.request({ method: "DELETE", path: `/api/v1/nodes/${name}` });
-    },
-  });
+  const ns = await benchNamespace(kc, admin, cleanups, "podreg-bench", suffix);
   const pods = benchPods(N, suffix);
   const tPop = performance.now();
   await pool(pods, CONCURRENCY, (p) => createBenchPod(admin, ns, p));

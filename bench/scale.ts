@@ -42,8 +42,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KubeApiError, KubeUnreachableError } from "../src/errors.js";
 import type { KubeClient, KubeRequest } from "../src/kube/index.js";
-import { createNamespace } from "../testenv/index.js";
-import { annotationValue, benchPods, codec, createBenchPod, createNodes, nodeNames, podsPath, SEQ_ANNOTATION, type BenchPod } from "./lib/fixture.js";
+import { annotationValue, benchNamespace, benchPods, codec, createBenchPod, podsPath, SEQ_ANNOTATION, type BenchPod } from "./lib/fixture.js";
 import { fanoutTable, kubeFanout, serveCommand, type FanoutResult } from "./lib/fanout.js";
 import { apiMetrics, durationsBetween, findControlPlane, podRequestDurations, watchProcs, type ProcWindow } from "./lib/proc.js";
 import { median, num, percentile, ratio, table } from "./lib/report.js";
@@ -385,25 +384,7 @@ async function main(): Promise<void> {
   console.log(`  fan-out:        ${CONSUMERS} consumers (--consumers) at ${num(FANOUT_PODS)} pods (--fanout-pods); xDS: ${CHANNELS} channels (--channels) at ${XDS_ENDPOINTS.map((e) => `${num(e)} endpoints, ${XDS_CHANGES[e]} changes of each kind`).join("; ")} (--xds-changes)`);
 
   const suffix = Date.now().toString(36);
-  const ns = `podreg-bench-scale-${suffix}`;
-  await createNamespace(kc, ns);
-  cleanups.push({
-    what: `namespace ${ns}`,
-    fn: async () => {
-      // The namespace's deletion removes its pods (kube-controller-manager); deleting them first only
-      // speeds it up. At 50,000 pods that collection DELETE outlasts the API server's 60 s request
-      // timeout (it goes on server-side), so its failure must not keep the namespace.
-      await admin.request({ method: "DELETE", path: podsPath(ns), query: { gracePeriodSeconds: 0 }, timeoutMs: 600_000 }).catch(() => undefined);
-      await admin.request({ method: "DELETE", path: `/api/v1/namespaces/${ns}` });
-    },
-  });
-  await createNodes(kc, suffix);
-  cleanups.push({
-    what: "nodes",
-    fn: async () => {
-      for (const name of nodeNames(suffix)) await admin.request({ method: "DELETE", path: `/api/v1/nodes/${name}` });
-    },
-  });
+  const ns = await benchNamespace(kc, admin, cleanups, "podreg-bench-scale", suffix);
   // Names of the bench's own, never generateName (10,000 generated names collided, 409 AlreadyExists).
   const pods = benchPods(MAX_PODS, suffix).map((p, i) => ({ ...p, name: `scale-${i}` }));
 

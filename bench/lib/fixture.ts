@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createNativeCodec, type AnnotationCodec, type CodecRegistration } from "../../src/index.js";
 import type { KubeClient } from "../../src/kube/index.js";
-import { createNode } from "../../testenv/index.js";
+import { createNamespace, createNode } from "../../testenv/index.js";
 
 export const codec: AnnotationCodec = createNativeCodec();
 /** A plain annotation carrying the same counter as the registration's `rev`: what the bare watch and client-node match on. */
@@ -205,4 +205,38 @@ export async function pool<T>(items: readonly T[], limit: number, fn: (item: T) 
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * A namespace `<prefix>-<suffix>` and the fixture's Nodes for one run, both
+ * removed through `cleanups`. The namespace's deletion removes its pods
+ * (kube-controller-manager); deleting them first only speeds it up (no
+ * kubelet confirms graceful deletion here). At 50,000 pods that collection
+ * DELETE outlasts the API server's 60 s request timeout (it goes on
+ * server-side), so its failure must not keep the namespace.
+ */
+export async function benchNamespace(
+  kc: KubeConfig,
+  admin: Pick<KubeClient, "request">,
+  cleanups: { what: string; fn: () => unknown }[],
+  prefix: string,
+  suffix: string,
+): Promise<string> {
+  const ns = `${prefix}-${suffix}`;
+  await createNamespace(kc, ns);
+  cleanups.push({
+    what: `namespace ${ns}`,
+    fn: async () => {
+      await admin.request({ method: "DELETE", path: podsPath(ns), query: { gracePeriodSeconds: 0 }, timeoutMs: 600_000 }).catch(() => undefined);
+      await admin.request({ method: "DELETE", path: `/api/v1/namespaces/${ns}` });
+    },
+  });
+  await createNodes(kc, suffix);
+  cleanups.push({
+    what: "nodes",
+    fn: async () => {
+      for (const name of nodeNames(suffix)) await admin.request({ method: "DELETE", path: `/api/v1/nodes/${name}` });
+    },
+  });
+  return ns;
 }

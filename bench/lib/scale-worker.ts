@@ -15,6 +15,7 @@ import { KubePodsRegistry, silentLogger } from "../../src/index.js";
 import { KubeClient } from "../../src/kube/index.js";
 import { loadKubeConfig } from "../../testenv/index.js";
 import { codec, podsPath, SEQ_ANNOTATION } from "./fixture.js";
+import { settledHeap, until } from "./heap.js";
 
 export interface SyncResult {
   mode: string;
@@ -58,14 +59,6 @@ setTimeout(
   kind === "sync" ? 600_000 : 1_800_000,
 ).unref();
 
-async function until(what: string, check: () => boolean, timeoutMs = 300_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 const caches: Record<string, () => Promise<Cache>> = {
   async podreg() {
     const client = new KubeClient(kc, { userAgent: "podreg-bench-scale" });
@@ -85,7 +78,7 @@ const caches: Record<string, () => Promise<Cache>> = {
     await until(`client-node informer to hold ${pods} pods`, () => {
       if (failure) throw failure instanceof Error ? failure : new Error(String(failure));
       return informer.list(ns).length >= pods;
-    });
+    }, 300_000);
     return { held: () => informer.list(ns).length, stop: () => informer.stop() };
   },
   /** THE LIMIT: the paginated LIST podreg's reflector makes (500 a page), each page's bytes parsed and dropped. */
@@ -105,15 +98,6 @@ const caches: Record<string, () => Promise<Cache>> = {
   },
 };
 
-async function settledHeap(): Promise<number> {
-  const gc = globalThis.gc;
-  if (!gc) throw new Error("run with node --expose-gc");
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((r) => setImmediate(r));
-  }
-  return process.memoryUsage().heapUsed;
-}
 
 async function sync(): Promise<void> {
   const make = caches[mode];
