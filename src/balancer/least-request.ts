@@ -34,7 +34,10 @@
  * process with rounds interleaved); then, not drawing a second candidate
  * when the first is idle, 40.1 -> 37.3 ns (equal) and 57.4 -> 43.6 ns
  * (weights 1..5) in npm run bench -- pickers, where a third of the
- * instances have a call in flight.
+ * instances have a call in flight. 37.3 and 43.6 ns match a later run
+ * beside a memory-bound process on the other core, which slows every row
+ * 1.3-1.8x; on a quiet machine the same code takes 25.6-26.7 and
+ * 30.4-32.5 ns (docs/performance.md).
  */
 import type { Instance } from "../model/instance.js";
 import type { ResolvedConfig, ResolvedContext } from "./config.js";
