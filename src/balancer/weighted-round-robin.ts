@@ -9,8 +9,9 @@
  *
  * Cost O(n) per pick (nginx scans all peers too), so above SCAN_LIMIT
  * instances the picker schedules by earliest deadline instead (edf.ts,
- * O(log n), Envoy's scheduler): the same counts per cycle, spread as evenly,
- * in a possibly different order. Equal weights are plain rotation, O(1), from
+ * Envoy's scheduler, O(log n); O(1) once a short cycle of integer weights
+ * has been recorded): the same counts per cycle, spread as evenly, in a
+ * possibly different order. Equal weights are plain rotation, O(1), from
  * a random offset as round_robin. Weight-0 instances are
  * never picked unless all weights are 0 (then plain rotation over all).
  * With slow start, effective weights are recomputed while instances warm up

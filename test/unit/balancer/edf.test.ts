@@ -8,6 +8,28 @@ import type { Instance } from "../../../src/model/instance.js";
 
 const run = (edf: EdfScheduler, n: number) => Array.from({ length: n }, () => edf.pick());
 
+/** The rule itself, O(n) a pick: the earliest deadline (picks + 1) / weight, ties to the entry queued first. */
+function reference(weights: readonly number[], n: number): number[] {
+  const picks = weights.map(() => 0);
+  const queued = weights.map((_, i) => i);
+  let seq = weights.length;
+  const out: number[] = [];
+  for (let k = 0; k < n; k++) {
+    let best = 0;
+    for (let i = 1; i < weights.length; i++) {
+      const d = (picks[i]! + 1) / weights[i]!;
+      const bd = (picks[best]! + 1) / weights[best]!;
+      if (d < bd || (d === bd && queued[i]! < queued[best]!)) best = i;
+    }
+    picks[best]!++;
+    queued[best] = seq++;
+    out.push(best);
+  }
+  return out;
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
 describe("EDF scheduler (weighted_round_robin above the scan limit)", () => {
   it("weights 2:1 give A, B, A; an empty scheduler gives -1", () => {
     assert.deepEqual(run(new EdfScheduler([2, 1]), 6), [0, 1, 0, 0, 1, 0]);
@@ -27,6 +49,43 @@ describe("EDF scheduler (weighted_round_robin above the scan limit)", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("a short cycle of integer weights is the rule's first cycle, then replayed as it was (property)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 50 }), (base, factor) => {
+        const weights = base.map((w) => w * factor);
+        const cycle = weights.reduce((a, b) => a + b, 0) / weights.reduce(gcd, 0);
+        const edf = new EdfScheduler(weights);
+        assert.equal(edf.cycleLength, cycle);
+        const seq = run(edf, cycle * 3);
+        const first = seq.slice(0, cycle);
+        assert.deepEqual(first, reference(weights, cycle));
+        assert.deepEqual(seq.slice(cycle, 2 * cycle), first);
+        assert.deepEqual(seq.slice(2 * cycle), first);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("long cycles and fractional weights stay on the heap, exact per cycle", () => {
+    // 11 coprime weights near 1,000: a cycle of 11,055 picks, over the 1,024 recorded for 11 entries.
+    const weights = Array.from({ length: 11 }, (_, i) => 1000 + i);
+    const total = weights.reduce((a, b) => a + b, 0);
+    const edf = new EdfScheduler(weights);
+    assert.equal(edf.cycleLength, 0);
+    const seq = run(edf, 2 * total);
+    assert.deepEqual(seq.slice(0, total), reference(weights, total));
+    for (const part of [seq.slice(0, total), seq.slice(total)]) {
+      const counts = weights.map(() => 0);
+      for (const i of part) counts[i]!++;
+      assert.deepEqual(counts, weights);
+    }
+    const fractional = new EdfScheduler([1.5, 0.5]);
+    assert.equal(fractional.cycleLength, 0);
+    const halves = run(fractional, 8);
+    assert.deepEqual(halves, reference([1.5, 0.5], 8));
+    assert.deepEqual([0, 1].map((i) => halves.filter((x) => x === i).length), [6, 2]);
   });
 
   it("spreads each instance's picks: consecutive picks of i are about total / weight_i apart (within n)", () => {
@@ -50,6 +109,7 @@ describe("EDF scheduler (weighted_round_robin above the scan limit)", () => {
     const edf = new EdfScheduler([1, 1, 1]);
     run(edf, 7);
     edf.update([6, 3, 1]);
+    assert.equal(edf.cycleLength, 10);
     const counts = [0, 0, 0];
     for (const i of run(edf, 100)) counts[i]!++;
     assert.deepEqual(counts, [60, 30, 10]);
