@@ -111,3 +111,38 @@ export function createPki(options: { days?: number; serviceIP?: string } = {}): 
     },
   };
 }
+
+/** A CA of its own, and serving certificates it signs for any names: for tests of TLS clients. */
+export interface TestCa {
+  ca: KeyPair;
+  /** A serving certificate for these DNS names (and 127.0.0.1 when `loopbackIp`). */
+  serving(dnsNames: readonly string[], options?: { loopbackIp?: boolean }): KeyPair;
+}
+
+export function createTestCa(options: { days?: number } = {}): TestCa {
+  const days = options.days ?? 1;
+  const ca = issue({
+    subject: [{ name: "commonName", value: "podreg-test-ca" }],
+    extensions: [
+      { name: "basicConstraints", cA: true, critical: true },
+      { name: "keyUsage", keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    ],
+    days,
+  });
+  const issuer = { cert: ca.cert, key: ca.key };
+  return {
+    ca: ca.pair,
+    serving: (dnsNames, o = {}) =>
+      issue({
+        subject: [{ name: "commonName", value: dnsNames[0] ?? "podreg-test" }],
+        extensions: [
+          { name: "basicConstraints", cA: false },
+          { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
+          { name: "extKeyUsage", serverAuth: true },
+          { name: "subjectAltName", altNames: [...dnsNames.map((value) => ({ type: 2, value })), ...(o.loopbackIp ? [{ type: 7, ip: "127.0.0.1" }] : [])] },
+        ],
+        issuer,
+        days,
+      }).pair,
+  };
+}

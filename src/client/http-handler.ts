@@ -18,6 +18,29 @@ import { endCallSpan, recordPick } from "./tracing.js";
 
 const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"]);
 const RESET_ERRORS = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
+/**
+ * A certificate that does not verify (Node's codes for OpenSSL's X509_V_ERR_*, and a name that does
+ * not match): raised by the TLS handshake, before undici writes the request, so retried as a connect
+ * error; the next instance is verified the same way. As Envoy's connect-failure, which covers TLS.
+ */
+const TLS_VERIFY_ERRORS = new Set([
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "CERT_REVOKED",
+  "INVALID_CA",
+  "INVALID_PURPOSE",
+  "HOSTNAME_MISMATCH",
+  "ERR_SSL_WRONG_VERSION_NUMBER",
+]);
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
 export { NoInstanceError } from "../errors.js";
@@ -59,6 +82,8 @@ export interface BalancedCallOptions {
   retries: { attempts: number; on: readonly RetryOn[] };
   span: Span;
   preserveHost: boolean;
+  /** The caller asked for TLS (`https://service/`): every attempt is TLS, whatever the instance. */
+  tls: boolean;
 }
 
 export class BalancedCall implements Dispatcher.DispatchHandler {
@@ -99,9 +124,10 @@ export class BalancedCall implements Dispatcher.DispatchHandler {
     this.o.balancer.begin(sel.instance.id);
     recordPick(this.o.span, sel.instance, { service: this.o.balancer.service, policy: sel.policy, route: sel.route, attempt: this.attempt });
     const { host, port } = sel.instance;
-    const origin = `${sel.instance.protocol.toLowerCase() === "https" ? "https" : "http"}://${authority(host, port)}`;
+    const tls = this.o.tls || sel.instance.protocol.toLowerCase() === "https";
+    const origin = `${tls ? "https" : "http"}://${authority(host, port)}`;
     const timeout = this.o.balancer.config.timeoutMs;
-    const opts: Dispatcher.DispatchOptions = {
+    const opts: Dispatcher.DispatchOptions & { servername?: string } = {
       ...this.o.opts,
       // undici's types leave out async iterables, which it accepts (fetch's own body is one).
       ...(this.streamed ? { body: this.streamed as unknown as Dispatcher.DispatchOptions["body"] } : {}),
@@ -109,6 +135,11 @@ export class BalancedCall implements Dispatcher.DispatchHandler {
       headers: this.o.preserveHost ? withHost(this.o.opts.headers, new URL(String(this.o.opts.origin)).host) : this.o.opts.headers,
       headersTimeout: this.o.opts.headersTimeout ?? timeout,
       bodyTimeout: this.o.opts.bodyTimeout ?? timeout,
+      // The name TLS sends (SNI) and verifies the certificate against: the service as the caller
+      // named it, not the pod IP dialled. undici's Request takes `servername` (lib/core/request.js;
+      // otherwise it derives it from the Host header, which preserveHost: false would make the IP),
+      // though its DispatchOptions type leaves it out.
+      ...(tls ? { servername: new URL(String(this.o.opts.origin)).hostname } : {}),
     };
     try {
       this.o.dispatch(opts, this);
@@ -160,7 +191,7 @@ export class BalancedCall implements Dispatcher.DispatchHandler {
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
     if (this.current) this.o.balancer.end(this.current.instance.id, false);
     const code = (err as { code?: string }).code ?? "";
-    const kind: RetryOn | undefined = CONNECT_ERRORS.has(code) ? "connect-error" : RESET_ERRORS.has(code) ? "reset" : undefined;
+    const kind: RetryOn | undefined = CONNECT_ERRORS.has(code) || TLS_VERIFY_ERRORS.has(code) ? "connect-error" : RESET_ERRORS.has(code) ? "reset" : undefined;
     if (!this.responding && !this.proxy.abortedByCaller && kind && this.mayRetry(kind)) {
       this.discarding = false;
       this.start();

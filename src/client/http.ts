@@ -1,8 +1,16 @@
 /**
  * HTTP through the registry: an undici Dispatcher that resolves the host of
- * `http://echo/path` as a service, so it serves `fetch` and every undici API
- * (request, stream, pipeline) alike. Hosts that are not services (names with
- * a dot, IP addresses, localhost, unless listed) pass through untouched.
+ * `http://echo/path` (or `https://echo/path`) as a service, so it serves
+ * `fetch` and every undici API (request, stream, pipeline) alike. Hosts that
+ * are not services (names with a dot, IP addresses, localhost, unless listed)
+ * pass through untouched.
+ *
+ * `https://echo/` asks for TLS: it goes only to instances registered as
+ * `https`, never to a plaintext one, and each attempt verifies the instance's
+ * certificate against the name the caller used (`echo`), not the pod IP it
+ * dials, as a client of a Kubernetes Service would. `http://echo/` goes to
+ * `http` and `https` instances alike, over TLS to the latter, verified the
+ * same way.
  */
 import { Agent, Dispatcher, fetch as undiciFetch } from "undici";
 import type { Tracer } from "@opentelemetry/api";
@@ -18,12 +26,17 @@ import { podregTracer, startCallSpan } from "./tracing.js";
 
 /** The protocols this client calls: an instance registered as `grpc` (or `dubbo`) of the same service is never sent HTTP. */
 export const HTTP_PROTOCOLS: readonly string[] = ["http", "https"];
+/** Those an `https://service/` call may reach: TLS only. */
+export const HTTPS_PROTOCOLS: readonly string[] = ["https"];
 
 export interface PodregHttpOptions {
   /** Where services are found: any source (kube-pods, memory, an aggregate). */
   discovery: Discovery;
   config?: ClientConfig;
-  /** The dispatcher doing the I/O. Default: a new undici Agent (closed with this one). */
+  /**
+   * The dispatcher doing the I/O. Default: a new undici Agent (closed with this one). For
+   * instances with certificates of a private CA: `new Agent({ connect: { ca } })`.
+   */
   dispatcher?: Dispatcher;
   /** Which hosts name services. Default: listed in config.services, or a single label other than "localhost". */
   isService?: (host: string) => boolean;
@@ -70,19 +83,23 @@ export class PodregDispatcher extends Dispatcher {
     return host !== "localhost" && !host.includes(".") && !host.includes(":") && !/^\d+$/.test(host);
   }
 
-  /** The balancer of a service (created on first use). */
-  balancer(service: string): ServiceBalancer {
-    let b = this.balancers.get(service);
+  /**
+   * The balancer of a service for `http://service/` calls, or with `"https"` for `https://service/`
+   * ones (created on first use; the two keep their own picks and calls in flight).
+   */
+  balancer(service: string, scheme: "http" | "https" = "http"): ServiceBalancer {
+    const key = `${scheme}:${service}`;
+    let b = this.balancers.get(key);
     if (!b) {
       b = new ServiceBalancer({
         discovery: this.o.discovery,
         service,
-        protocols: HTTP_PROTOCOLS,
+        protocols: scheme === "https" ? HTTPS_PROTOCOLS : HTTP_PROTOCOLS,
         config: serviceConfig(this.config, service),
         clock: this.o.clock,
         random: this.o.random,
       });
-      this.balancers.set(service, b);
+      this.balancers.set(key, b);
     }
     return b;
   }
@@ -99,8 +116,8 @@ export class PodregDispatcher extends Dispatcher {
       return false;
     }
     const origin = opts.origin === undefined ? undefined : new URL(String(opts.origin));
-    if (!origin || origin.protocol !== "http:" || !this.isService(origin.hostname)) return dispatch(opts, handler);
-    const call = this.balanced(origin.hostname, dispatch, opts, handler);
+    if (!origin || (origin.protocol !== "http:" && origin.protocol !== "https:") || !this.isService(origin.hostname)) return dispatch(opts, handler);
+    const call = this.balanced(origin.hostname, origin.protocol === "https:" ? "https" : "http", dispatch, opts, handler);
     this.inFlight.add(call);
     void call.finally(() => this.inFlight.delete(call));
     return true;
@@ -132,8 +149,8 @@ export class PodregDispatcher extends Dispatcher {
     this.balancers.clear();
   }
 
-  private async balanced(service: string, dispatch: Dispatcher.Dispatch, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): Promise<void> {
-    const balancer = this.balancer(service);
+  private async balanced(service: string, scheme: "http" | "https", dispatch: Dispatcher.Dispatch, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): Promise<void> {
+    const balancer = this.balancer(service, scheme);
     const headers = headerRecord(opts.headers);
     const call = new BalancedCall({
       balancer,
@@ -147,6 +164,7 @@ export class PodregDispatcher extends Dispatcher {
       retries: balancer.config.retries,
       span: startCallSpan(this.tracer, `podreg ${opts.method ?? "GET"} ${service}`, service),
       preserveHost: this.o.preserveHost ?? true,
+      tls: scheme === "https",
     });
     if (balancer.usable().length === 0) {
       // Before the first sync there is nothing to choose from: wait, bounded by the call's timeout.
