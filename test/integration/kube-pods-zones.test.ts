@@ -30,6 +30,7 @@ describe("kube-pods: zones from Nodes", () => {
   const suffix = Date.now().toString(36);
   const nodeA = `zones-a-${suffix}`;
   const nodeB = `zones-b-${suffix}`;
+  const nodeC = `zones-c-${suffix}`;
 
   before(async () => {
     const c = await testCluster();
@@ -54,7 +55,7 @@ describe("kube-pods: zones from Nodes", () => {
   });
   after(async () => {
     for (const c of closers.reverse()) await c();
-    for (const n of [nodeA, nodeB]) await core.deleteNode({ name: n }).catch(() => {});
+    for (const n of [nodeA, nodeB, nodeC]) await core.deleteNode({ name: n }).catch(() => {});
   });
 
   const zones = (r: KubePodsRegistry, svc: string) =>
@@ -90,6 +91,28 @@ describe("kube-pods: zones from Nodes", () => {
     assert.deepEqual(zones(off, "api"), ["10.90.0.1 -", "10.90.0.2 pod-zone", "10.90.0.3 -"], "zonesFromNodes: false reads pods only");
   });
 
+  it("localZone(): the pod's own label, else its Node's; undefined on a Node without one or an unscheduled pod; a missing pod rejects", async () => {
+    await createNode(kc, nodeC);
+    await createReadyPod(kc, { namespace: ns, name: "on-c", podIP: "10.90.0.8", nodeName: nodeC });
+    await createReadyPod(kc, { namespace: ns, name: "unscheduled", podIP: "10.90.0.9" });
+    const zoneOf = async (name: string) => {
+      const r = new KubePodsRegistry({ client: admin, namespaces: [ns], pod: { namespace: ns, name }, handleSignals: false });
+      try {
+        return await r.localZone();
+      } finally {
+        await r.close();
+      }
+    };
+    assert.equal(await zoneOf("on-a"), "zone-a");
+    assert.equal(await zoneOf("labelled"), "pod-zone", "the pod's label wins over its Node's");
+    assert.equal(await zoneOf("on-c"), undefined, "a Node without a zone label");
+    assert.equal(await zoneOf("unscheduled"), undefined);
+    await assert.rejects(zoneOf("no-such-pod"), { code: "PODREG_KUBE_NOT_FOUND" });
+    const closed = new KubePodsRegistry({ client: admin, namespaces: [ns], pod: { namespace: ns, name: "on-a" }, handleSignals: false });
+    await closed.close();
+    await assert.rejects(closed.localZone(), { code: "PODREG_CLOSED" });
+  });
+
   it("a pod-bound token under deploy/rbac.yaml: Nodes refused, logged once, synced without node zones; with deploy/rbac-nodes.yaml, zones", async () => {
     const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
     for (const doc of deployDocs("rbac.yaml")) {
@@ -122,6 +145,11 @@ describe("kube-pods: zones from Nodes", () => {
         await reg.close();
       }
     }, 30_000);
+    // Its own zone: the pod may be read (rbac.yaml), its Node may not: unknown, said at info.
+    const own = new KubePodsRegistry({ client: limited, namespaces: [ns], pod: { namespace: ns, name: "on-a" }, handleSignals: false, logger });
+    assert.equal(await own.localZone(), undefined);
+    await own.close();
+    assert.ok(lines.some((l) => l.level === "info" && /local zone is unknown/.test(l.msg)), JSON.stringify(lines));
     const refusals = lines.filter((l) => /Nodes may not be read/.test(l.msg));
     assert.ok(refusals.length >= 1 && refusals.every((l) => l.level === "info"), JSON.stringify(lines));
     assert.equal(lines.filter((l) => l.level !== "info").length, 0, `nothing louder than info: ${JSON.stringify(lines)}`);
@@ -144,6 +172,14 @@ describe("kube-pods: zones from Nodes", () => {
       try {
         await reg.whenSynced(AbortSignal.timeout(5000));
         return zones(reg, "api").includes("10.90.0.1 zone-a");
+      } finally {
+        await reg.close();
+      }
+    }, 30_000);
+    await eventually("local zone with rbac-nodes.yaml", async () => {
+      const reg = new KubePodsRegistry({ client: limited, namespaces: [ns], pod: { namespace: ns, name: "on-a" }, handleSignals: false, logger });
+      try {
+        return (await reg.localZone()) === "zone-a";
       } finally {
         await reg.close();
       }

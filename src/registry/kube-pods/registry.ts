@@ -21,6 +21,7 @@ import { HubDiscovery } from "../hub-discovery.js";
 import { DeregistrationError, validateSpec, type RegistrationHandle, type RegistrationSpec, type Registry } from "../registry.js";
 import { HOSTS_ANNOTATION, SERVICES_ANNOTATION } from "./declarations.js";
 import { podInstances, registrationsDecoder, type RegistryPod } from "./discovery.js";
+import { localZone } from "./local-zone.js";
 import { NodeZones } from "./node-zones.js";
 import { ownNamespace, podIdentity, type PodIdentity } from "./identity.js";
 import { PodAnnotationWriter } from "./writer.js";
@@ -179,6 +180,17 @@ export class KubePodsRegistry extends HubDiscovery implements Registry {
     this.handles.add(handle);
     this.installSignalHandlers();
     return handle;
+  }
+
+  /**
+   * The zone of this process's pod: its topology.kubernetes.io/zone label, else its Node's (needs
+   * get on nodes; refused, undefined and logged). For the client's zone-aware routing:
+   * `zone: { local: await registry.localZone() }`. Rejects when the pod cannot be read.
+   */
+  async localZone(opts: { signal?: AbortSignal } = {}): Promise<string | undefined> {
+    if (this.closed) throw new ClosedError("registry is closed");
+    const pod = this.o.pod ?? podIdentity({ env: this.o.env, fallbackNamespace: this.client.contextNamespace });
+    return localZone({ client: this.client, pod, logger: this.logger, signal: opts.signal });
   }
 
   stats(): KubePodsStats {
