@@ -26,6 +26,8 @@ export interface RegistryFlags {
   /** A podreg server instead of the API server. */
   server?: string;
   tokenFile?: string;
+  /** CA certificates (PEM) for an https:// --server. */
+  caFile?: string;
 }
 
 /** Commander argument parsers: a bad value is a flag error, reported before any configuration is read. */
@@ -62,7 +64,17 @@ export function registryOptions(cmd: Command, registries: { default: string; wha
     .option("--require-declared", "drop entries of pods whose template declares no podreg.io/services")
     .option("--no-verify-hosts", "keep entries advertising hosts that are neither a pod IP nor in podreg.io/hosts")
     .option("--server <url>", "a podreg server (podreg serve) instead of the API server")
-    .option("--token-file <file>", "the server's token, for --server writes (default: PODREG_TOKEN)");
+    .option("--token-file <file>", "the server's token, for --server writes (default: PODREG_TOKEN)")
+    .option("--ca-file <file>", "CA certificate(s), PEM, to trust for an https:// --server (podreg serve --tls-cert)");
+}
+
+/** A PEM file named by a flag, read as a configuration error (its name and errno, never its content). */
+export function readPemFlag(flag: string, file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(`cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+  }
 }
 
 /** The token for --server writes: --token-file, else PODREG_TOKEN. */
@@ -85,7 +97,9 @@ function openRemote(f: RegistryFlags, logger: Logger): RemoteRegistry {
     throw new ConfigError(`--server must be a URL such as http://127.0.0.1:7070, not ${JSON.stringify(f.server).slice(0, 80)}`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new ConfigError("--server must be an http:// or https:// URL");
-  return new RemoteRegistry({ url: url.href, token: serverToken(f), namespace: f.namespace?.[0], logger });
+  if (f.caFile !== undefined && url.protocol !== "https:") throw new ConfigError("--ca-file is for an https:// --server");
+  const ca = f.caFile === undefined ? undefined : readPemFlag("--ca-file", f.caFile);
+  return new RemoteRegistry({ url: url.href, token: serverToken(f), namespace: f.namespace?.[0], logger, ca });
 }
 
 /** Logs warnings except the reflector's retry notices, which the commands report as status lines. */

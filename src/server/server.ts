@@ -6,8 +6,11 @@
  *
  * Safe by default: it binds 127.0.0.1 unless told otherwise, every write
  * needs the bearer token, bodies are bounded, errors are `{code, message}`.
+ * Given a certificate (`tls`), it serves HTTPS, so that the token does not
+ * cross a network in the clear.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import { BadRequestError, ClosedError, ConfigError, NotFoundError } from "../errors.js";
@@ -37,6 +40,8 @@ export interface ServerOptions {
   port?: number;
   /** Bearer token every write needs. Without one, the server takes no writes. */
   token?: string;
+  /** Serve HTTPS with this certificate chain and key (PEM), instead of HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Largest request body. Default 64 KiB. */
   maxBodyBytes?: number;
   watch?: WatchOptions;
@@ -50,10 +55,10 @@ export interface ServerOptions {
 }
 
 export interface PodregServer {
-  /** `http://host:port`. */
+  /** `http://host:port`, or `https://` with `tls`. */
   readonly url: string;
   readonly port: number;
-  readonly server: Server;
+  readonly server: Server | HttpsServer;
   readonly fanout: WatchFanout;
   /** Stops taking connections, ends every watch stream, and waits for requests in flight. */
   close(): Promise<void>;
@@ -323,7 +328,7 @@ export async function startServer(o: ServerOptions): Promise<PodregServer> {
     },
   ];
 
-  const server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     const started = process.hrtime.bigint();
     let route = "unmatched";
     res.on("finish", () => metrics.requests.observe({ method: req.method ?? "", route, status: String(res.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9));
@@ -344,7 +349,14 @@ export async function startServer(o: ServerOptions): Promise<PodregServer> {
         if (!req.complete) req.resume();
       }
     })();
-  });
+  };
+  let server: Server | HttpsServer;
+  try {
+    server = o.tls ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key }, handler) : createServer(handler);
+  } catch (err) {
+    // OpenSSL's reason only (e.g. "no start line", "key values mismatch"): never the PEM itself.
+    throw new ConfigError(`the TLS certificate or key is not usable: ${(err as Error).message.slice(0, 200)}`);
+  }
   // A client's stream never holds the process: the server is closed explicitly.
   server.keepAliveTimeout = 5000;
   const host = o.host ?? "127.0.0.1";
@@ -354,7 +366,7 @@ export async function startServer(o: ServerOptions): Promise<PodregServer> {
   });
   fanout.start();
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${authority(host, port)}`;
+  const url = `${o.tls ? "https" : "http"}://${authority(host, port)}`;
   logger.info({ url, registry: discovery.name, writes: local !== undefined && o.token !== undefined }, "podreg server listening");
   let closed: Promise<void> | undefined;
   return {

@@ -11,7 +11,8 @@ import { loadToken } from "../../server/http.js";
 import type { XdsServer } from "../../server/xds/server.js";
 import { startServer, type PodregServer } from "../../server/server.js";
 import { escapeControl } from "../../util/text.js";
-import { fail, integerArg, registryOptions, type RegistryFlags } from "../common.js";
+import { ConfigError } from "../../errors.js";
+import { fail, integerArg, readPemFlag, registryOptions, type RegistryFlags } from "../common.js";
 import { openSources, sourceNames } from "../sources.js";
 
 /** The user's data directory, as each platform names it. */
@@ -32,6 +33,8 @@ export type ServeFlags = RegistryFlags & {
   xdsHost: string;
   xdsDebounce: number;
   config?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 };
 
 /** Opens the source and the server; what `serve` and `demo` share. */
@@ -41,6 +44,8 @@ export async function openServer(
 ): Promise<{ server: PodregServer; xds?: XdsServer; registry: Discovery; dataDir: string; token: string; tokenFile: string; tokenCreated: boolean }> {
   // Configuration first: a bad file fails before anything opens.
   const config = o.config === undefined ? undefined : await loadClientConfig(o.config);
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new ConfigError("--tls-cert and --tls-key go together");
+  const tls = o.tlsCert === undefined || o.tlsKey === undefined ? undefined : { cert: readPemFlag("--tls-cert", o.tlsCert), key: readPemFlag("--tls-key", o.tlsKey) };
   const dataDir = o.dataDir ?? defaultDataDir();
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const names = sourceNames(o.registry, true);
@@ -68,6 +73,7 @@ export async function openServer(
       config,
       host: o.host,
       port: o.port,
+      tls,
       token,
       logger: log,
       stats: {
@@ -100,7 +106,9 @@ export function serveOptions(cmd: Command): Command {
     .addOption(new Option("--xds-port <n>", "serve xDS (ADS) to Envoy and proxyless gRPC clients on this port (0: any free one); off unless given").argParser(integerArg("--xds-port", 0, 65535)))
     .option("--xds-host <address>", "address the xDS port binds (anything but loopback exposes it)", "127.0.0.1")
     .addOption(new Option("--xds-debounce <ms>", "quiet period before an xDS push").argParser(integerArg("--xds-debounce", 0, 60_000)).default(100))
-    .option("--config <file>", "per-service policy (the client configuration format: balancer, hashKey, outlier), served over xDS");
+    .option("--config <file>", "per-service policy (the client configuration format: balancer, hashKey, outlier), served over xDS")
+    .option("--tls-cert <file>", "serve HTTPS with this certificate chain (PEM); with --tls-key")
+    .option("--tls-key <file>", "the certificate's private key (PEM)");
 }
 
 export function serveCommand(): Command {

@@ -10,7 +10,7 @@
  * `kube-pods`...); this registry's name is `remote`.
  */
 import { randomUUID } from "node:crypto";
-import { request, type Dispatcher } from "undici";
+import { Agent, request, type Dispatcher } from "undici";
 import { BadRequestError, ClosedError, NotFoundError, PodregError, RegistrationError, ServerError, TooLargeError, UnauthorizedError } from "../../errors.js";
 import type { RegistryEvent } from "../../model/events.js";
 import { resolveServiceName, type ServiceKey } from "../../model/service-key.js";
@@ -33,7 +33,10 @@ export interface RemoteRegistryOptions {
   ttlMs?: number;
   /** Bound on each request to the server. Default 5 s. */
   requestTimeoutMs?: number;
+  /** The undici dispatcher its requests go through. Default: undici's global one, or an Agent of its own with `ca`. */
   dispatcher?: Dispatcher;
+  /** CA certificates (PEM) to trust for an https:// server, as `podreg serve --tls-cert` gives it; ignored with `dispatcher`. */
+  ca?: string | Buffer;
   clock?: Clock;
   logger?: Logger;
 }
@@ -58,9 +61,14 @@ export class RemoteRegistry extends HubDiscovery implements Registry {
   private lastEventId: string | undefined;
   /** Reconnects of the watch (for tests and metrics). */
   reconnects = 0;
+  /** What requests go through; an Agent made for `ca` is this registry's own, closed with it. */
+  private readonly dispatcher: Dispatcher | undefined;
+  private readonly ownDispatcher: Agent | undefined;
 
   constructor(private readonly o: RemoteRegistryOptions) {
     super({ logger: o.logger ?? silentLogger, now: () => (o.clock ?? systemClock).now() });
+    this.ownDispatcher = o.dispatcher === undefined && o.ca !== undefined ? new Agent({ connect: { ca: o.ca } }) : undefined;
+    this.dispatcher = o.dispatcher ?? this.ownDispatcher;
     this.base = o.url.replace(/\/+$/, "");
     this.clock = o.clock ?? systemClock;
     this.logger = o.logger ?? silentLogger;
@@ -131,6 +139,7 @@ export class RemoteRegistry extends HubDiscovery implements Registry {
     const results = await Promise.allSettled([...this.handles].map((h) => h.close()));
     this.stop.abort();
     this.hub.close();
+    await this.ownDispatcher?.destroy();
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }
@@ -150,7 +159,7 @@ export class RemoteRegistry extends HubDiscovery implements Registry {
         await readEventStream(`${this.base}/v1/watch`, {
           lastEventId: this.lastEventId,
           signal,
-          dispatcher: this.o.dispatcher,
+          dispatcher: this.dispatcher,
           onOpen: () => {
             backoff.reset();
             this.tracker.recover(this);
@@ -198,7 +207,7 @@ export class RemoteRegistry extends HubDiscovery implements Registry {
         headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...(this.o.token ? { authorization: `Bearer ${this.o.token}` } : {}) },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: bounded.signal,
-        dispatcher: this.o.dispatcher,
+        dispatcher: this.dispatcher,
       });
       const text = await res.body.text();
       if (res.statusCode < 300) return text ? (JSON.parse(text) as unknown) : undefined;
