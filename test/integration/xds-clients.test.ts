@@ -228,4 +228,34 @@ describe("xDS: real grpc-js-xds, gRPC-Go and Envoy clients on a registry fed by 
     await eventually("ACKed again", () => clientsOf("grpc").every((c) => c.types.lds?.acked?.version === c.types.lds?.sent?.version), 20_000);
     assert.equal(await callJs(), "a");
   });
+
+  it("Envoy over delta xDS (DELTA_GRPC) routes to the registered servers and follows an addition and a removal", async () => {
+    for (const [n, ip] of [["d1", "127.0.0.51"], ["d2", "127.0.0.52"]] as const) await httpBackend(n, ip);
+    const d1 = await registerPod("delta-d1", "127.0.0.51", "delta-web", httpServers.get("d1")!.port, "http");
+    const listenerPort = await freePort();
+    const envoy = await startEnvoy({ bootstrap: envoyBootstrap({ xdsPort: xds.port, nodeId: "envoy-delta", listenerPort, adminPort: 0, api: "DELTA_GRPC" }), dir: tmp, id: listenerPort });
+    closers.push(() => envoy.stop());
+    const get = async () => {
+      try {
+        const r = await request(`http://127.0.0.1:${listenerPort}/`, { headers: { host: "delta-web" } });
+        return `${r.statusCode} ${await r.body.text()}`;
+      } catch (err) {
+        return `error ${(err as Error).message}`;
+      }
+    };
+    const seen = async (n = 12) => {
+      const out = new Set<string>();
+      for (let i = 0; i < n; i++) out.add(await get());
+      return [...out].sort().join(", ");
+    };
+    await eventually("Envoy (delta) serves delta-web", async () => (await get()) === "200 d1", 30_000);
+    const status = () => xds.clients().find((c) => c.node?.id === "envoy-delta");
+    await eventually("every type ACKed", () => ["cds", "eds", "lds", "rds"].every((t) => status()?.types[t as "cds"]?.acked !== undefined), 10_000);
+    assert.equal(status()!.types.cds!.subscribed, "*", `wildcard CDS: ${JSON.stringify(status())}`);
+    await registerPod("delta-d2", "127.0.0.52", "delta-web", httpServers.get("d2")!.port, "http");
+    await eventually("the addition reached Envoy", async () => (await seen()) === "200 d1, 200 d2", 20_000);
+    await d1.close();
+    await eventually("the removal reached Envoy", async () => (await seen()) === "200 d2", 20_000);
+    assert.equal(status()!.types.eds!.nacked, undefined, `no NACK: ${envoy.log().slice(-2000)}`);
+  });
 });

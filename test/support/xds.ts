@@ -37,12 +37,12 @@ export function grpcBootstrap(xdsAddress: string, nodeId: string): string {
   return JSON.stringify({ xds_servers: [{ server_uri: xdsAddress, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }], node: { id: nodeId, locality: {} } });
 }
 
-/** Envoy's bootstrap, as docs/xds.md shows it: ADS to podreg, the HTTP listener's port in node metadata. */
-export function envoyBootstrap(o: { xdsPort: number; nodeId: string; listenerPort: number; adminPort: number }): object {
+/** Envoy's bootstrap, as docs/xds.md shows it: ADS to podreg (state of the world, or delta with `api: "DELTA_GRPC"`), the HTTP listener's port in node metadata. */
+export function envoyBootstrap(o: { xdsPort: number; nodeId: string; listenerPort: number; adminPort: number; api?: "GRPC" | "DELTA_GRPC" }): object {
   return {
     node: { id: o.nodeId, cluster: "podreg-test", metadata: { PODREG_LISTENER_PORT: String(o.listenerPort) } },
     dynamic_resources: {
-      ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "podreg_xds" } }] },
+      ads_config: { api_type: o.api ?? "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "podreg_xds" } }] },
       cds_config: { ads: {}, resource_api_version: "V3" },
       lds_config: { ads: {}, resource_api_version: "V3" },
     },

@@ -1,9 +1,10 @@
 /**
- * podreg's xDS server: the Aggregated Discovery Service (state of the world)
- * on a gRPC port of its own, serving LDS, RDS, CDS and EDS built from any
- * Discovery to Envoy and to proxyless gRPC clients (docs/xds.md). grpc-js
- * carries the streams; the protocol is stream.ts, the resources resources.ts,
- * the debounced state state.ts.
+ * podreg's xDS server: the Aggregated Discovery Service, state of the world
+ * and incremental (delta), on a gRPC port of its own, serving LDS, RDS, CDS
+ * and EDS built from any Discovery to Envoy and to proxyless gRPC clients
+ * (docs/xds.md). grpc-js carries the streams; the protocol is stream.ts
+ * (state of the world) and delta.ts, the resources resources.ts and
+ * select.ts, the debounced state state.ts.
  */
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { ClientConfig } from "../../client/config.js";
@@ -12,7 +13,8 @@ import type { Discovery } from "../../registry/registry.js";
 import { systemClock, type Clock } from "../../util/clock.js";
 import { silentLogger, type Logger } from "../../util/logger.js";
 import { TYPE_NAMES, xdsRuntime, type ResourceType } from "./protos.js";
-import { AdsStream, type DiscoveryRequest, type DiscoveryResponse, type ResourcePatch, type StreamStatus } from "./stream.js";
+import { DeltaAdsStream, type DeltaDiscoveryRequest } from "./delta.js";
+import { AdsStream, type DiscoveryRequest, type ResourcePatch, type StreamStatus } from "./stream.js";
 import { XdsState } from "./state.js";
 
 export interface XdsServerOptions {
@@ -61,52 +63,64 @@ export async function startXdsServer(o: XdsServerOptions): Promise<XdsServer> {
   const clock = o.clock ?? systemClock;
   const host = o.host ?? "127.0.0.1";
   const state = new XdsState({ discovery: o.discovery, encode, config: o.config, debounceMs: o.debounceMs, debounceMaxMs: o.debounceMaxMs, clock, logger });
-  const streams = new Map<number, { stream: AdsStream; call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse> }>();
+  /** Either kind of stream: the server feeds it requests and pushes, and reads its status. */
+  interface OpenStream {
+    readonly node: { id: string } | undefined;
+    handle(req: never): void;
+    push(changed: ReadonlySet<string>): void;
+    status(): StreamStatus;
+  }
+  const streams = new Map<number, { stream: OpenStream; call: ServerDuplexStream<unknown, unknown> }>();
   const stats: XdsStats = { pushes: zero(), nacks: zero(), generations: 0, streams: 0 };
   let ids = 0;
   let closed = false;
 
+  /** Serves one call with the stream `make` builds: requests in, responses out, and a bug of ours ends this stream only. */
+  const serve = <Req>(call: ServerDuplexStream<Req, unknown>, make: (id: number, send: (res: object) => void) => OpenStream & { handle(req: Req): void }) => {
+    if (closed) return call.destroy(new ClosedError("the xDS server is closing"));
+    const id = ++ids;
+    stats.streams++;
+    const stream = make(id, (res) => call.write(res));
+    streams.set(id, { stream, call: call as ServerDuplexStream<unknown, unknown> });
+    const drop = () => {
+      if (!streams.delete(id)) return;
+      logger.debug({ stream: id, node: stream.node?.id }, "xds: client gone");
+    };
+    call.on("data", (req: Req) => {
+      try {
+        stream.handle(req);
+      } catch (err) {
+        // A bug of ours must end this stream, never the process or the other streams.
+        logger.error({ err, stream: id }, "xds: request failed");
+        call.destroy(err instanceof Error ? err : new Error(String(err)));
+        drop();
+      }
+    });
+    call.on("end", () => {
+      drop();
+      call.end();
+    });
+    call.on("error", drop);
+    call.on("close", drop);
+    call.on("cancelled", drop);
+  };
+  const common = (id: number) => ({
+    id,
+    state,
+    clock,
+    logger,
+    patch: o.patch,
+    onPush: (t: ResourceType) => stats.pushes[TYPE_NAMES[t]]++,
+    onNack: (t: ResourceType) => stats.nacks[TYPE_NAMES[t]]++,
+  });
+
   const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1 });
   server.addService(ads, {
-    StreamAggregatedResources(call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) {
-      if (closed) return call.destroy(new ClosedError("the xDS server is closing"));
-      const id = ++ids;
-      stats.streams++;
-      const stream = new AdsStream({
-        id,
-        state,
-        clock,
-        logger,
-        patch: o.patch,
-        send: (res) => call.write(res),
-        onPush: (t: ResourceType) => stats.pushes[TYPE_NAMES[t]]++,
-        onNack: (t: ResourceType) => stats.nacks[TYPE_NAMES[t]]++,
-      });
-      streams.set(id, { stream, call });
-      const drop = () => {
-        if (!streams.delete(id)) return;
-        logger.debug({ stream: id, node: stream.node?.id }, "xds: client gone");
-      };
-      call.on("data", (req: DiscoveryRequest) => {
-        try {
-          stream.handle(req);
-        } catch (err) {
-          // A bug of ours must end this stream, never the process or the other streams.
-          logger.error({ err, stream: id }, "xds: request failed");
-          call.destroy(err instanceof Error ? err : new Error(String(err)));
-          drop();
-        }
-      });
-      call.on("end", () => {
-        drop();
-        call.end();
-      });
-      call.on("error", drop);
-      call.on("close", drop);
-      call.on("cancelled", drop);
+    StreamAggregatedResources(call: ServerDuplexStream<DiscoveryRequest, unknown>) {
+      serve(call, (id, send) => new AdsStream({ ...common(id), send }));
     },
-    DeltaAggregatedResources(call: ServerDuplexStream<unknown, unknown>) {
-      call.destroy(Object.assign(new Error("podreg serves state-of-the-world ADS only"), { code: grpc.status.UNIMPLEMENTED }));
+    DeltaAggregatedResources(call: ServerDuplexStream<DeltaDiscoveryRequest, unknown>) {
+      serve(call, (id, send) => new DeltaAdsStream({ ...common(id), send }));
     },
   });
 

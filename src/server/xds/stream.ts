@@ -21,35 +21,16 @@ import type { ServiceKey } from "../../model/service-key.js";
 import type { Logger } from "../../util/logger.js";
 import type { Clock } from "../../util/clock.js";
 import { RESOURCE_TYPES, TYPE, TYPE_NAMES, type ResourceType } from "./protos.js";
-import {
-  buildApiListener,
-  buildApiRoute,
-  buildCluster,
-  buildEnvoyListener,
-  buildEnvoyRoutes,
-  buildLoadAssignment,
-  ENVOY_LISTENER,
-  serviceClusters,
-  type ClientKind,
-  type Family,
-  type Resource,
-} from "./resources.js";
+import type { ClientKind, Resource } from "./resources.js";
+import { clientKind, nodeOf, type NodeInfo, type RequestNode, type ResourcePatch, type StreamStatus } from "./node.js";
+import { selectResources } from "./select.js";
+
+export { clientKind, type NodeInfo, type ResourcePatch, type StreamStatus, type TypeStatus } from "./node.js";
 import { versionOf, type Versioned, type XdsState } from "./state.js";
-
-export interface NodeInfo {
-  id: string;
-  cluster?: string;
-  userAgent?: string;
-  userAgentVersion?: string;
-  metadata: Record<string, string>;
-}
-
-/** A google.protobuf.Value: protobufjs names the well-known types' fields in camel case, whatever keepCase says. */
-type StructValue = { string_value?: string; stringValue?: string; number_value?: number; numberValue?: number; bool_value?: boolean; boolValue?: boolean };
 
 export interface DiscoveryRequest {
   version_info?: string;
-  node?: { id?: string; cluster?: string; user_agent_name?: string; user_agent_version?: string; metadata?: { fields?: Record<string, StructValue> } } | null;
+  node?: RequestNode | null;
   resource_names?: string[];
   type_url?: string;
   response_nonce?: string;
@@ -62,25 +43,6 @@ export interface DiscoveryResponse {
   type_url: string;
   nonce: string;
 }
-
-/** Per type, what the status view shows (istioctl proxy-status). */
-export interface TypeStatus {
-  subscribed: number | "*";
-  sent?: { version: string; nonce: string; at: number; resources: number };
-  acked?: { version: string; at: number };
-  nacked?: { version: string; error: string; at: number; count: number };
-}
-
-export interface StreamStatus {
-  id: number;
-  node: NodeInfo | undefined;
-  kind: ClientKind | undefined;
-  connectedAt: number;
-  types: Partial<Record<"cds" | "eds" | "lds" | "rds", TypeStatus>>;
-}
-
-/** A last say over a resource before it is sent to a client (extensions; what it breaks is NACKed and counted). */
-export type ResourcePatch = (ctx: { kind: ClientKind; node: NodeInfo; type: ResourceType; name: string }, resource: Resource) => Resource;
 
 export interface AdsStreamOptions {
   id: number;
@@ -109,31 +71,6 @@ interface TypeState {
   acked: Map<string, string>;
   ackedVersion?: { version: string; at: number };
   nacked?: { version: string; error: string; at: number; count: number };
-}
-
-const KINDS = new Set(["envoy", "grpc"]);
-
-function nodeOf(n: NonNullable<DiscoveryRequest["node"]>): NodeInfo {
-  const metadata: Record<string, string> = {};
-  for (const [k, v] of Object.entries(n.metadata?.fields ?? {})) {
-    const scalar = v.string_value ?? v.stringValue ?? v.number_value ?? v.numberValue ?? v.bool_value ?? v.boolValue;
-    const value = scalar === undefined ? undefined : String(scalar);
-    if (value !== undefined) metadata[k] = value;
-  }
-  return { id: n.id ?? "", cluster: n.cluster || undefined, userAgent: n.user_agent_name || undefined, userAgentVersion: n.user_agent_version || undefined, metadata };
-}
-
-/** Envoy says so in user_agent_name; PODREG_CLIENT in node metadata overrides. Everything else is a proxyless gRPC client. */
-export function clientKind(node: NodeInfo): ClientKind {
-  const said = node.metadata.PODREG_CLIENT?.toLowerCase();
-  if (said && KINDS.has(said)) return said as ClientKind;
-  return node.userAgent?.toLowerCase() === "envoy" ? "envoy" : "grpc";
-}
-
-/** `outbound|<family>|<key>` back into its parts. */
-function parseCluster(name: string): { family: Family; key: ServiceKey } | undefined {
-  const m = /^outbound\|(http|grpc)\|(.+)$/.exec(name);
-  return m ? { family: m[1] as Family, key: m[2]! } : undefined;
 }
 
 export class AdsStream {
@@ -238,54 +175,6 @@ export class AdsStream {
 
   /** The resources of `type` this client should hold now, by name. */
   private current(type: ResourceType, ts: TypeState): Map<string, Versioned> {
-    const out = new Map<string, Versioned>();
-    const state = this.o.state;
-    const kind = this.kind!;
-    const add = (name: string, v: Versioned | undefined) => {
-      if (!v) return;
-      if (this.o.patch) {
-        const resource = this.o.patch({ kind, node: this.node!, type, name }, v.resource);
-        out.set(name, { resource, version: versionOf(resource) });
-      } else out.set(name, v);
-    };
-    if (type === TYPE.listener) {
-      if (kind === "envoy") {
-        const address = this.node!.metadata.PODREG_LISTENER_ADDRESS ?? "127.0.0.1";
-        const port = Number(this.node!.metadata.PODREG_LISTENER_PORT ?? 10000);
-        if (Number.isInteger(port) && port > 0 && port < 65536) add(ENVOY_LISTENER, state.resource(`envoy|lds|${address}|${port}`, null, () => buildEnvoyListener(address, port)));
-        return out;
-      }
-      for (const name of ts.names) if (state.resolve(name) !== undefined) add(name, state.resource(`grpc|lds|${name}`, null, () => buildApiListener(name)));
-      return out;
-    }
-    if (type === TYPE.route) {
-      for (const name of ts.names) {
-        if (kind === "envoy") {
-          if (name === ENVOY_LISTENER) add(name, state.resource(`envoy|rds`, "*", () => buildEnvoyRoutes(state.allViews(), state.defaultNamespace)));
-          continue;
-        }
-        const key = state.resolve(name);
-        if (key !== undefined) add(name, state.resource(`grpc|rds|${name}`, key, () => buildApiRoute(name, state.view(key))));
-      }
-      return out;
-    }
-    if (type === TYPE.cluster) {
-      if (kind === "envoy" && ts.wildcard) {
-        for (const view of state.allViews()) {
-          for (const c of serviceClusters(view, "envoy")) add(String(c.name), state.resource(`envoy|cds|${String(c.name)}`, view.key, () => c));
-        }
-        return out;
-      }
-      for (const name of ts.names) {
-        const c = parseCluster(name);
-        if (c && (kind === "envoy" || c.family === "grpc")) add(name, state.resource(`${kind}|cds|${name}`, c.key, () => buildCluster(state.view(c.key), c.family, kind)));
-      }
-      return out;
-    }
-    for (const name of ts.names) {
-      const c = parseCluster(name);
-      if (c) add(name, state.resource(`eds|${name}`, c.key, () => buildLoadAssignment(state.view(c.key), c.family)));
-    }
-    return out;
+    return selectResources({ state: this.o.state, kind: this.kind!, node: this.node!, patch: this.o.patch, type, sub: ts });
   }
 }
