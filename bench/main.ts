@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   fanout: () => import("./fanout.js"),
   services: () => import("./services.js"),
   xds: () => import("./xds.js"),
+  "xds-delta": () => import("./xds-delta.js"),
   scale: () => import("./scale.js"),
   console: () => import("./console.js"),
 };

@@ -175,7 +175,8 @@ function hashPolicy(config: ServiceClientConfig, kind: ClientKind): Record<strin
 }
 
 /** The family a route sends a service's requests to: HTTP/1 when it has such instances, else gRPC. */
-function routeFamily(view: ServiceView, kind: ClientKind): Family | undefined {
+/** Which of a service's clusters a route goes to, for a kind of client; undefined: no route (no HTTP or gRPC instance). */
+export function routeFamily(view: ServiceView, kind: ClientKind): Family | undefined {
   if (kind === "grpc") return "grpc";
   if (view.instances.some((i) => familyOf(i.protocol) === "http")) return "http";
   if (view.instances.some((i) => familyOf(i.protocol) === "grpc")) return "grpc";

@@ -57,7 +57,7 @@ export function selectResources(o: { state: XdsState; kind: ClientKind; node: No
   if (type === TYPE.route) {
     for (const name of sub.names) {
       if (kind === "envoy") {
-        if (name === ENVOY_LISTENER) add(name, state.resource(`envoy|rds`, "*", () => buildEnvoyRoutes(state.allViews(), state.defaultNamespace)));
+        if (name === ENVOY_LISTENER) add(name, state.resource(`envoy|rds`, "routes", () => buildEnvoyRoutes(state.allViews(), state.defaultNamespace)));
         continue;
       }
       const key = state.resolve(name);

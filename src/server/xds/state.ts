@@ -19,7 +19,14 @@ import { systemClock, type Clock } from "../../util/clock.js";
 import type { Logger } from "../../util/logger.js";
 import { parseServiceKey } from "../../model/service-key.js";
 import type { ResourceType } from "./protos.js";
-import type { Resource, ServiceView } from "./resources.js";
+import { routeFamily, type Resource, type ServiceView } from "./resources.js";
+
+/**
+ * What a cached resource depends on: one service (its key), "routes" (the set
+ * of services and where Envoy's route for each goes: Envoy's route
+ * configuration, one resource naming every service), or nothing (null).
+ */
+export type Dependency = ServiceKey | "routes" | null;
 
 export interface XdsStateOptions {
   discovery: Discovery;
@@ -48,7 +55,7 @@ export class XdsState {
   private readonly views = new Map<ServiceKey, ServiceView>();
   /** Encoded resources, per built (or patched) resource object: shared by every stream that sends it. */
   private readonly encoded = new WeakMap<Resource, { type_url: string; value: Uint8Array }>();
-  private readonly cache = new Map<string, { deps: ServiceKey | "*" | null; value: Versioned | undefined }>();
+  private readonly cache = new Map<string, { deps: Dependency; value: Versioned | undefined }>();
   private readonly listeners = new Set<(changed: ReadonlySet<ServiceKey>) => void>();
   private readonly dirty = new Set<ServiceKey>();
   private sub: Subscription | undefined;
@@ -121,11 +128,10 @@ export class XdsState {
 
   /**
    * A resource by cache key, built once per change of what it depends on
-   * (one service's key, "*" for every service, null for nothing: a gRPC
-   * client's listener depends only on its name). `build` returning
-   * undefined means the resource does not exist.
+   * (see Dependency; a gRPC client's listener depends only on its name).
+   * `build` returning undefined means the resource does not exist.
    */
-  resource(cacheKey: string, deps: ServiceKey | "*" | null, build: () => Resource | undefined): Versioned | undefined {
+  resource(cacheKey: string, deps: Dependency, build: () => Resource | undefined): Versioned | undefined {
     const hit = this.cache.get(cacheKey);
     if (hit) return hit.value;
     const resource = build();
@@ -165,12 +171,18 @@ export class XdsState {
     if (this.dirty.size === 0 && !force) return;
     const changed = new Set(this.dirty);
     this.dirty.clear();
+    // Envoy's route configuration names every service: rebuilt (140 KB at 1,000 services, ~8 ms) only when a
+    // service appears, goes or changes where its route goes, not for every endpoint change (bench xds-delta).
+    let routes = false;
     for (const key of changed) {
+      const before = this.views.get(key);
       const instances = this.o.discovery.instances(key);
-      if (instances.length === 0) this.views.delete(key);
-      else this.views.set(key, { key, instances, config: this.configOf(key) });
+      const after = instances.length === 0 ? undefined : { key, instances, config: this.configOf(key) };
+      if (after) this.views.set(key, after);
+      else this.views.delete(key);
+      if ((before && routeFamily(before, "envoy")) !== (after && routeFamily(after, "envoy"))) routes = true;
     }
-    for (const [k, entry] of this.cache) if (entry.deps === "*" || (entry.deps !== null && changed.has(entry.deps))) this.cache.delete(k);
+    for (const [k, entry] of this.cache) if (entry.deps === "routes" ? routes : entry.deps !== null && changed.has(entry.deps)) this.cache.delete(k);
     this.generation++;
     this.lastPushAt = this.clock.now();
     for (const l of [...this.listeners]) {

@@ -242,4 +242,33 @@ describe("xDS stream: the ADS protocol", () => {
     const cla = sent2.at(-1)!.resources[0]! as { endpoints: { lb_endpoints: unknown[] }[] };
     assert.equal(cla.endpoints[0]!.lb_endpoints.length, 2, "the whole current endpoint set, not a delta");
   });
+
+  it("Envoy's route configuration follows services appearing and changing protocol, and is not rebuilt for endpoint changes", async () => {
+    const s = await setup();
+    await eventually("synced", () => s.state.synced);
+    s.stream.handle(req(TYPE.route, ["podreg_http"], { node: ENVOY_NODE }));
+    const routes = (r: DiscoveryResponse) =>
+      Object.fromEntries((r.resources[0]!.virtual_hosts as { name: string; routes: { route: { cluster: string } }[] }[]).map((v) => [v.name, v.routes[0]!.route.cluster]));
+    assert.deepEqual(routes(last(s)), { "default/echo": "outbound|grpc|default/echo", "default/web": "outbound|http|default/web" });
+    s.stream.handle(ack(last(s), ["podreg_http"]));
+    const built = s.state.resource("envoy|rds", "routes", () => undefined)!.resource;
+    // An endpoint of an existing service: the cached route configuration stands, nothing is pushed.
+    const count = s.sent.length;
+    await s.reg.register({ service: "web", host: "10.0.0.3", port: 80, protocol: "http" });
+    await eventually("event delivered", () => s.clock.timers.size > 0);
+    s.clock.advance(100);
+    assert.equal(s.sent.length, count);
+    assert.equal(s.state.resource("envoy|rds", "routes", () => undefined)!.resource, built, "not rebuilt");
+    // A new service: routed.
+    await s.reg.register({ service: "cart", host: "10.0.0.4", port: 80, protocol: "http" });
+    await eventually("event delivered", () => s.clock.timers.size > 0);
+    s.clock.advance(100);
+    assert.equal(routes(last(s))["default/cart"], "outbound|http|default/cart");
+    s.stream.handle(ack(last(s), ["podreg_http"]));
+    // echo gains an HTTP instance: its route moves to the HTTP cluster (HTTP first, as Envoy routes by host).
+    await s.reg.register({ service: "echo", host: "10.0.0.5", port: 8081, protocol: "http" });
+    await eventually("event delivered", () => s.clock.timers.size > 0);
+    s.clock.advance(100);
+    assert.equal(routes(last(s))["default/echo"], "outbound|http|default/echo");
+  });
 });
