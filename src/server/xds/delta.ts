@@ -26,8 +26,8 @@ import type { Logger } from "../../util/logger.js";
 import { clientKind, nodeOf, type NodeInfo, type RequestNode, type ResourcePatch, type StreamStatus } from "./node.js";
 import { RESOURCE_TYPES, TYPE, TYPE_NAMES, type ResourceType } from "./protos.js";
 import type { ClientKind, Resource } from "./resources.js";
-import { selectResources } from "./select.js";
-import { versionOf, type XdsState } from "./state.js";
+import { reselect, selectResources, type Scope } from "./select.js";
+import { versionOf, type Versioned, type XdsState } from "./state.js";
 
 export interface DeltaDiscoveryRequest {
   node?: RequestNode | null;
@@ -85,6 +85,8 @@ interface TypeState {
   last?: { version: string; nonce: string; at: number; resources: number };
   acked?: { version: string; at: number };
   nacked?: { version: string; error: string; at: number; count: number };
+  /** The last selection for the current subscription: a push reselects only what changed (select.ts). */
+  selected?: Map<string, Versioned>;
 }
 
 export class DeltaAdsStream {
@@ -140,16 +142,18 @@ export class DeltaAdsStream {
       // The client dropped it: nothing to remove later.
       ts.holds.delete(name);
     }
+    if (changed || unsubscribe.length > 0 || subscribe.length > 0) ts.selected = undefined;
     if (changed) ts.owed = true;
     if (ts.owed || unsubscribe.includes("*")) this.answer(type, ts);
   }
 
   /** After a push window: every subscribed type sends what changed. */
-  push(_changed: ReadonlySet<ServiceKey>): void {
+  push(changed: ReadonlySet<ServiceKey>): void {
     if (!this.node) return;
+    const scope: Scope = { keys: changed, routes: this.o.state.routesChanged };
     for (const type of RESOURCE_TYPES) {
       const ts = this.types.get(type);
-      if (ts) this.answer(type, ts);
+      if (ts) this.answer(type, ts, scope);
     }
   }
 
@@ -189,11 +193,21 @@ export class DeltaAdsStream {
     this.o.logger.warn({ stream: this.o.id, node: this.node?.id, type: TYPE_NAMES[type], nonce, error: message }, "xds: the client refused a delta response (NACK); it keeps what it held, and these versions are not sent again");
   }
 
-  private answer(type: ResourceType, ts: TypeState): void {
+  private answer(type: ResourceType, ts: TypeState, scope?: Scope): void {
     if (!this.o.state.synced) return;
-    const current = selectResources({ state: this.o.state, kind: this.kind!, node: this.node!, patch: this.o.patch, type, sub: ts });
+    const select = { state: this.o.state, kind: this.kind!, node: this.node!, patch: this.o.patch, type, sub: ts };
+    let current: Map<string, Versioned>;
+    // A push with a selection to start from: only what the changed services touch (a patch may change anything: all).
+    if (scope && ts.selected && !ts.owed && ts.asked.size === 0 && !this.o.patch) {
+      const next = reselect({ ...select, scope, prev: ts.selected });
+      if (!next) return; // nothing this client holds changed
+      current = next;
+    } else current = selectResources(select);
+    ts.selected = current;
     const send: [string, { version: string; resource: Resource }][] = [];
     for (const [name, v] of current) if (ts.holds.get(name) !== v.version && ts.refused.get(name) !== v.version) send.push([name, v]);
+    // By name: the same answer whichever order the resources were selected in (a full or a scoped selection).
+    send.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     const removed = new Set<string>();
     for (const name of ts.holds.keys()) if (!current.has(name)) removed.add(name);
     // Asked for and absent: say so, once, so the client stops waiting for it.
@@ -222,7 +236,7 @@ export class DeltaAdsStream {
       system_version_info: version,
       type_url: type,
       nonce,
-      removed_resources: [...removed],
+      removed_resources: [...removed].sort(),
       resources: send.map(([name, v]) => ({ name, version: v.version, resource: this.o.state.wire(type, v.resource) })),
     });
   }

@@ -266,8 +266,12 @@ export function buildEnvoyRoutes(views: readonly ServiceView[], defaultNamespace
   return { name: ENVOY_LISTENER, virtual_hosts };
 }
 
-/** The clusters of a service for a kind of client: gRPC clients get the gRPC one only. */
+/** The cluster families of a service for a kind of client: gRPC clients get the gRPC one only. */
+export function clusterFamilies(view: ServiceView, kind: ClientKind): Family[] {
+  return kind === "grpc" ? ["grpc"] : (["http", "grpc"] as const).filter((f) => view.instances.some((i) => familyOf(i.protocol) === f));
+}
+
+/** The clusters of a service for a kind of client. */
 export function serviceClusters(view: ServiceView, kind: ClientKind): Resource[] {
-  const families: Family[] = kind === "grpc" ? ["grpc"] : (["http", "grpc"] as const).filter((f) => view.instances.some((i) => familyOf(i.protocol) === f));
-  return families.map((f) => buildCluster(view, f, kind));
+  return clusterFamilies(view, kind).map((f) => buildCluster(view, f, kind));
 }

@@ -12,8 +12,9 @@ import {
   buildEnvoyListener,
   buildEnvoyRoutes,
   buildLoadAssignment,
+  clusterFamilies,
+  clusterName,
   ENVOY_LISTENER,
-  serviceClusters,
   type ClientKind,
   type Family,
 } from "./resources.js";
@@ -27,16 +28,38 @@ export interface Subscription {
   names: ReadonlySet<string>;
 }
 
+/** What changed in a push window: these services, and whether Envoy's route configuration did. */
+export interface Scope {
+  keys: ReadonlySet<ServiceKey>;
+  routes: boolean;
+}
+
+/** Whether the resource `name` of `type` may have changed within `scope` (else the last selection stands). */
+export function inScope(state: XdsState, kind: ClientKind, type: ResourceType, name: string, scope: Scope): boolean {
+  if (type === TYPE.listener) return false; // listeners depend on the client's node and the names it dials, not on services
+  if (type === TYPE.route) {
+    if (kind === "envoy") return scope.routes;
+    const key = state.resolve(name);
+    return key !== undefined && scope.keys.has(key);
+  }
+  const c = parseCluster(name);
+  return c !== undefined && scope.keys.has(c.key);
+}
+
 /** `outbound|<family>|<key>` back into its parts. */
 function parseCluster(name: string): { family: Family; key: ServiceKey } | undefined {
   const m = /^outbound\|(http|grpc)\|(.+)$/.exec(name);
   return m ? { family: m[1] as Family, key: m[2]! } : undefined;
 }
 
-/** The resources of `type` a client of `kind` subscribed as `sub` should hold now, by name. */
-export function selectResources(o: { state: XdsState; kind: ClientKind; node: NodeInfo; patch?: ResourcePatch; type: ResourceType; sub: Subscription }): Map<string, Versioned> {
+/**
+ * The resources of `type` a client of `kind` subscribed as `sub` should hold now, by name; with
+ * `scope`, only those inScope() (the caller keeps the others from its last selection).
+ */
+export function selectResources(o: { state: XdsState; kind: ClientKind; node: NodeInfo; patch?: ResourcePatch; type: ResourceType; sub: Subscription; scope?: Scope }): Map<string, Versioned> {
   const out = new Map<string, Versioned>();
-  const { state, kind, node, type, sub } = o;
+  const { state, kind, node, type, scope } = o;
+  const sub = scope ? { wildcard: o.sub.wildcard, names: new Set([...o.sub.names].filter((n) => inScope(state, kind, type, n, scope))) } : o.sub;
   const add = (name: string, v: Versioned | undefined) => {
     if (!v) return;
     if (o.patch) {
@@ -45,6 +68,7 @@ export function selectResources(o: { state: XdsState; kind: ClientKind; node: No
     } else out.set(name, v);
   };
   if (type === TYPE.listener) {
+    if (scope) return out;
     if (kind === "envoy") {
       const address = node.metadata.PODREG_LISTENER_ADDRESS ?? "127.0.0.1";
       const port = Number(node.metadata.PODREG_LISTENER_PORT ?? 10000);
@@ -57,7 +81,7 @@ export function selectResources(o: { state: XdsState; kind: ClientKind; node: No
   if (type === TYPE.route) {
     for (const name of sub.names) {
       if (kind === "envoy") {
-        if (name === ENVOY_LISTENER) add(name, state.resource(`envoy|rds`, "routes", () => buildEnvoyRoutes(state.allViews(), state.defaultNamespace)));
+        if (name === ENVOY_LISTENER && (!scope || scope.routes)) add(name, state.resource(`envoy|rds`, "routes", () => buildEnvoyRoutes(state.allViews(), state.defaultNamespace)));
         continue;
       }
       const key = state.resolve(name);
@@ -67,8 +91,12 @@ export function selectResources(o: { state: XdsState; kind: ClientKind; node: No
   }
   if (type === TYPE.cluster) {
     if (kind === "envoy" && sub.wildcard) {
-      for (const view of state.allViews()) {
-        for (const c of serviceClusters(view, "envoy")) add(String(c.name), state.resource(`envoy|cds|${String(c.name)}`, view.key, () => c));
+      const views = scope ? [...scope.keys].map((k) => state.view(k)) : state.allViews();
+      for (const view of views) {
+        for (const family of clusterFamilies(view, "envoy")) {
+          const name = clusterName(family, view.key);
+          add(name, state.resource(`envoy|cds|${name}`, view.key, () => buildCluster(view, family, "envoy")));
+        }
       }
       return out;
     }
@@ -84,3 +112,28 @@ export function selectResources(o: { state: XdsState; kind: ClientKind; node: No
   }
   return out;
 }
+
+/**
+ * The selection after a push window: `prev` (the last full or merged selection for the same
+ * subscription) with the names in `scope` selected afresh; undefined when none of them changed.
+ */
+export function reselect(o: Parameters<typeof selectResources>[0] & { prev: ReadonlyMap<string, Versioned>; scope: Scope }): Map<string, Versioned> | undefined {
+  const partial = selectResources(o);
+  let changed = false;
+  const next = new Map<string, Versioned>();
+  for (const [name, v] of o.prev) {
+    if (!inScope(o.state, o.kind, o.type, name, o.scope)) next.set(name, v);
+    else if (partial.get(name)?.version !== v.version) changed = true;
+  }
+  for (const [name, v] of partial) {
+    if (o.prev.get(name)?.version !== v.version) changed = true;
+    next.set(name, v);
+  }
+  return changed ? next : undefined;
+}
+
+/** A type's version for state of the world: of its names and versions, whatever order they were selected in. */
+export function selectionVersion(current: ReadonlyMap<string, Versioned>): string {
+  return versionOf([...current].map(([n, v]) => [n, v.version]).sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0)));
+}
+

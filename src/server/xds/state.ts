@@ -66,6 +66,8 @@ export class XdsState {
   generation = 0;
   /** The source's first snapshot has arrived: streams are answered from then on (as Istio waits for its caches). */
   synced = false;
+  /** The last push window changed Envoy's route configuration (a service appeared, went or re-routed). */
+  routesChanged = false;
   lastPushAt: number | undefined;
 
   constructor(private readonly o: XdsStateOptions) {
@@ -183,6 +185,7 @@ export class XdsState {
       if ((before && routeFamily(before, "envoy")) !== (after && routeFamily(after, "envoy"))) routes = true;
     }
     for (const [k, entry] of this.cache) if (entry.deps === "routes" ? routes : entry.deps !== null && changed.has(entry.deps)) this.cache.delete(k);
+    this.routesChanged = routes;
     this.generation++;
     this.lastPushAt = this.clock.now();
     for (const l of [...this.listeners]) {

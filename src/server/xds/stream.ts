@@ -23,10 +23,10 @@ import type { Clock } from "../../util/clock.js";
 import { RESOURCE_TYPES, TYPE, TYPE_NAMES, type ResourceType } from "./protos.js";
 import type { ClientKind, Resource } from "./resources.js";
 import { clientKind, nodeOf, type NodeInfo, type RequestNode, type ResourcePatch, type StreamStatus } from "./node.js";
-import { selectResources } from "./select.js";
+import { reselect, selectionVersion, selectResources, type Scope } from "./select.js";
 
 export { clientKind, type NodeInfo, type ResourcePatch, type StreamStatus, type TypeStatus } from "./node.js";
-import { versionOf, type Versioned, type XdsState } from "./state.js";
+import type { Versioned, XdsState } from "./state.js";
 
 export interface DiscoveryRequest {
   version_info?: string;
@@ -71,7 +71,11 @@ interface TypeState {
   acked: Map<string, string>;
   ackedVersion?: { version: string; at: number };
   nacked?: { version: string; error: string; at: number; count: number };
+  /** The last selection for the current subscription: a push reselects only what changed (select.ts). */
+  selected?: Map<string, Versioned>;
 }
+
+const byName = (a: readonly [string, unknown], b: readonly [string, unknown]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 export class AdsStream {
   node: NodeInfo | undefined;
@@ -106,6 +110,7 @@ export class AdsStream {
     const before = ts.names;
     ts.names = new Set(names);
     const changed = before.size !== ts.names.size || [...ts.names].some((n) => !before.has(n));
+    if (changed || (req.resource_names ?? []).includes("*")) ts.selected = undefined;
     if (nonce === "" || changed) {
       ts.owed = true;
       if (this.o.state.synced) this.answer(type, ts, true);
@@ -113,11 +118,12 @@ export class AdsStream {
   }
 
   /** After a push window: every subscribed type answers if its resources changed. */
-  push(_changed: ReadonlySet<ServiceKey>): void {
+  push(changed: ReadonlySet<ServiceKey>): void {
     if (!this.node) return;
+    const scope: Scope = { keys: changed, routes: this.o.state.routesChanged };
     for (const type of RESOURCE_TYPES) {
       const ts = this.types.get(type);
-      if (ts) this.answer(type, ts, ts.owed);
+      if (ts) this.answer(type, ts, ts.owed, scope);
     }
   }
 
@@ -150,14 +156,22 @@ export class AdsStream {
     ts.ackedVersion = { version: req.version_info ?? ts.sentVersion ?? "", at: now };
   }
 
-  private answer(type: ResourceType, ts: TypeState, force: boolean): void {
+  private answer(type: ResourceType, ts: TypeState, force: boolean, scope?: Scope): void {
     if (!this.o.state.synced) return;
-    const current = this.current(type, ts);
-    const version = versionOf([...current].map(([n, v]) => [n, v.version]));
+    let current: Map<string, Versioned>;
+    // A push with a selection to start from: only what the changed services touch (a patch may change anything: all).
+    if (scope && ts.selected && !force && !this.o.patch) {
+      const next = reselect({ state: this.o.state, kind: this.kind!, node: this.node!, type, sub: ts, scope, prev: ts.selected });
+      if (!next) return; // nothing this client holds changed
+      current = next;
+    } else current = this.current(type, ts);
+    ts.selected = current;
+    const version = selectionVersion(current);
     const sotw = type === TYPE.listener || type === TYPE.cluster;
     const base = ts.pending;
     if (!force && version === ts.sentVersion) return; // nothing changed, or the version the client refused
-    const send = sotw ? [...current] : [...current].filter(([n, v]) => base.get(n) !== v.version);
+    // By name: the same answer whichever order the resources were selected in (a full or a scoped selection).
+    const send = (sotw ? [...current] : [...current].filter(([n, v]) => base.get(n) !== v.version)).sort(byName);
     ts.owed = false;
     if (!sotw && send.length === 0 && ts.nonce !== undefined) {
       ts.sentVersion = version;
