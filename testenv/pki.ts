@@ -117,6 +117,8 @@ export interface TestCa {
   ca: KeyPair;
   /** A serving certificate for these DNS names (and 127.0.0.1 when `loopbackIp`). */
   serving(dnsNames: readonly string[], options?: { loopbackIp?: boolean }): KeyPair;
+  /** A client certificate (clientAuth) with this common name, for mutual TLS. */
+  client(commonName: string): KeyPair;
 }
 
 export function createTestCa(options: { days?: number } = {}): TestCa {
@@ -140,6 +142,17 @@ export function createTestCa(options: { days?: number } = {}): TestCa {
           { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
           { name: "extKeyUsage", serverAuth: true },
           { name: "subjectAltName", altNames: [...dnsNames.map((value) => ({ type: 2, value })), ...(o.loopbackIp ? [{ type: 7, ip: "127.0.0.1" }] : [])] },
+        ],
+        issuer,
+        days,
+      }).pair,
+    client: (commonName) =>
+      issue({
+        subject: [{ name: "commonName", value: commonName }],
+        extensions: [
+          { name: "basicConstraints", cA: false },
+          { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
+          { name: "extKeyUsage", clientAuth: true },
         ],
         issuer,
         days,

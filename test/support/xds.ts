@@ -38,7 +38,15 @@ export function grpcBootstrap(xdsAddress: string, nodeId: string): string {
 }
 
 /** Envoy's bootstrap, as docs/xds.md shows it: ADS to podreg (state of the world, or delta with `api: "DELTA_GRPC"`), the HTTP listener's port in node metadata. */
-export function envoyBootstrap(o: { xdsPort: number; nodeId: string; listenerPort: number; adminPort: number; api?: "GRPC" | "DELTA_GRPC" }): object {
+export function envoyBootstrap(o: {
+  xdsPort: number;
+  nodeId: string;
+  listenerPort: number;
+  adminPort: number;
+  api?: "GRPC" | "DELTA_GRPC";
+  /** TLS to the xDS server: files of the CA to trust, the name to verify, and Envoy's own certificate for mutual TLS. */
+  tls?: { caFile: string; sni: string; certFile?: string; keyFile?: string };
+}): object {
   return {
     node: { id: o.nodeId, cluster: "podreg-test", metadata: { PODREG_LISTENER_PORT: String(o.listenerPort) } },
     dynamic_resources: {
@@ -58,6 +66,22 @@ export function envoyBootstrap(o: { xdsPort: number; nodeId: string; listenerPor
               explicit_http_config: { http2_protocol_options: {} },
             },
           },
+          ...(o.tls
+            ? {
+                transport_socket: {
+                  name: "envoy.transport_sockets.tls",
+                  typed_config: {
+                    "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                    sni: o.tls.sni,
+                    common_tls_context: {
+                      alpn_protocols: ["h2"],
+                      validation_context: { trusted_ca: { filename: o.tls.caFile }, match_typed_subject_alt_names: [{ san_type: "DNS", matcher: { exact: o.tls.sni } }] },
+                      ...(o.tls.certFile ? { tls_certificates: [{ certificate_chain: { filename: o.tls.certFile }, private_key: { filename: o.tls.keyFile } }] } : {}),
+                    },
+                  },
+                },
+              }
+            : {}),
           load_assignment: { cluster_name: "podreg_xds", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: o.xdsPort } } } }] }] },
         },
       ],

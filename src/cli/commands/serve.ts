@@ -35,6 +35,9 @@ export type ServeFlags = RegistryFlags & {
   config?: string;
   tlsCert?: string;
   tlsKey?: string;
+  xdsTlsCert?: string;
+  xdsTlsKey?: string;
+  xdsClientCa?: string;
 };
 
 /** Opens the source and the server; what `serve` and `demo` share. */
@@ -46,6 +49,17 @@ export async function openServer(
   const config = o.config === undefined ? undefined : await loadClientConfig(o.config);
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new ConfigError("--tls-cert and --tls-key go together");
   const tls = o.tlsCert === undefined || o.tlsKey === undefined ? undefined : { cert: readPemFlag("--tls-cert", o.tlsCert), key: readPemFlag("--tls-key", o.tlsKey) };
+  if ((o.xdsTlsCert === undefined) !== (o.xdsTlsKey === undefined)) throw new ConfigError("--xds-tls-cert and --xds-tls-key go together");
+  if (o.xdsClientCa !== undefined && o.xdsTlsCert === undefined) throw new ConfigError("--xds-client-ca needs --xds-tls-cert and --xds-tls-key");
+  if ((o.xdsTlsCert !== undefined || o.xdsClientCa !== undefined) && o.xdsPort === undefined) throw new ConfigError("--xds-tls-cert and --xds-client-ca are for --xds-port");
+  const xdsTls =
+    o.xdsTlsCert === undefined || o.xdsTlsKey === undefined
+      ? undefined
+      : {
+          cert: readPemFlag("--xds-tls-cert", o.xdsTlsCert),
+          key: readPemFlag("--xds-tls-key", o.xdsTlsKey),
+          ...(o.xdsClientCa === undefined ? {} : { clientCa: readPemFlag("--xds-client-ca", o.xdsClientCa) }),
+        };
   const dataDir = o.dataDir ?? defaultDataDir();
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const names = sourceNames(o.registry, true);
@@ -65,7 +79,7 @@ export async function openServer(
     if (o.xdsPort !== undefined) {
       // Loaded only when asked for: its gRPC peers are optional dependencies.
       const { startXdsServer } = await import("../../server/xds/server.js");
-      xds = await startXdsServer({ discovery: registry, config, host: o.xdsHost, port: o.xdsPort, debounceMs: o.xdsDebounce, logger: log });
+      xds = await startXdsServer({ discovery: registry, config, host: o.xdsHost, port: o.xdsPort, debounceMs: o.xdsDebounce, tls: xdsTls, logger: log });
     }
     const server = await startServer({
       discovery: registry,
@@ -108,7 +122,10 @@ export function serveOptions(cmd: Command): Command {
     .addOption(new Option("--xds-debounce <ms>", "quiet period before an xDS push").argParser(integerArg("--xds-debounce", 0, 60_000)).default(100))
     .option("--config <file>", "per-service policy (the client configuration format: balancer, hashKey, outlier), served over xDS")
     .option("--tls-cert <file>", "serve HTTPS with this certificate chain (PEM); with --tls-key")
-    .option("--tls-key <file>", "the certificate's private key (PEM)");
+    .option("--tls-key <file>", "the certificate's private key (PEM)")
+    .option("--xds-tls-cert <file>", "serve xDS over TLS with this certificate chain (PEM); with --xds-tls-key")
+    .option("--xds-tls-key <file>", "the xDS certificate's private key (PEM)")
+    .option("--xds-client-ca <file>", "mutual TLS on the xDS port: only clients with a certificate this CA (PEM) signed may connect");
 }
 
 export function serveCommand(): Command {
@@ -124,7 +141,7 @@ export function serveCommand(): Command {
       }
       const { server, xds, registry, dataDir, tokenFile, tokenCreated } = opened;
       console.log(`podreg server on ${server.url} (registry ${registry.name}, data ${escapeControl(dataDir)})`);
-      if (xds) console.log(`xDS (ADS) on ${xds.address}: Envoy and gRPC xds:/// clients (docs/xds.md)`);
+      if (xds) console.log(`xDS (ADS) on ${xds.address}${o.xdsTlsCert ? (o.xdsClientCa ? " over mutual TLS" : " over TLS") : ""}: Envoy and gRPC xds:/// clients (docs/xds.md)`);
       console.log(`token for writes in ${escapeControl(tokenFile)}${tokenCreated ? " (new)" : ""}: podreg register --server ${server.url} --token-file ${escapeControl(tokenFile)} ...`);
       let stopping = false;
       const stop = async (sig: string) => {

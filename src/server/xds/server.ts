@@ -29,6 +29,12 @@ export interface XdsServerOptions {
   debounceMs?: number;
   debounceMaxMs?: number;
   patch?: ResourcePatch;
+  /**
+   * Serve over TLS with this certificate chain and key (PEM). With `clientCa`, mutual TLS: only
+   * clients presenting a certificate that CA signed may connect (the proxies' identity), which
+   * is the authentication the xDS port otherwise lacks.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer; clientCa?: string | Buffer };
   logger?: Logger;
   clock?: Clock;
 }
@@ -136,12 +142,27 @@ export async function startXdsServer(o: XdsServerOptions): Promise<XdsServer> {
     }
   });
 
+  let credentials: ReturnType<typeof grpc.ServerCredentials.createInsecure>;
+  try {
+    credentials = o.tls
+      ? grpc.ServerCredentials.createSsl(o.tls.clientCa === undefined ? null : Buffer.from(o.tls.clientCa), [{ cert_chain: Buffer.from(o.tls.cert), private_key: Buffer.from(o.tls.key) }], o.tls.clientCa !== undefined)
+      : grpc.ServerCredentials.createInsecure();
+  } catch (err) {
+    // The reason only (grpc-js or OpenSSL's words), never the PEM itself.
+    throw new ConfigError(`the xDS TLS certificate, key or client CA is not usable: ${(err as Error).message.slice(0, 200)}`);
+  }
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${o.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new ConfigError(`the xDS server cannot listen on ${host}:${o.port ?? 0}: ${err.message}`, { cause: err })) : resolve(p))),
+    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${o.port ?? 0}`, credentials, (err, p) => {
+      if (!err) return resolve(p);
+      // grpc-js reports a certificate or key OpenSSL can't read only here, as a bind failure: say which it is.
+      const tlsFault = o.tls !== undefined && !/EADDRINUSE|EACCES|EADDRNOTAVAIL|ENOTFOUND|EAI_/.test(err.message);
+      const what = tlsFault ? "the xDS TLS certificate, key or client CA is not usable" : `the xDS server cannot listen on ${host}:${o.port ?? 0}`;
+      reject(new ConfigError(`${what}: ${err.message.slice(0, 200)}`, { cause: err }));
+    }),
   );
   state.start();
   const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
-  logger.info({ address }, "xds: serving ADS");
+  logger.info({ address, tls: o.tls ? (o.tls.clientCa ? "mutual" : "server") : "off" }, "xds: serving ADS");
 
   return {
     address,
