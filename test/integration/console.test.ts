@@ -135,6 +135,32 @@ describe("the console in a real Chromium", () => {
     await page.close();
   });
 
+  it("a service of 1,200 instances renders 500 rows and pages on; the filter searches all of them", async () => {
+    const many = Array.from({ length: 1200 }, (_, k) => ({ id: `big:${k}`, key: "shop/big", service: "big", host: `10.8.${k >> 8}.${k & 255}`, port: 80, protocol: "http", weight: 100, metadata: {}, labels: {}, ready: true, source: "memory", namespace: "shop" }));
+    memory.set("big", many);
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${server.url}/#/service/${encodeURIComponent("shop/big")}`);
+      const rowsShown = () => page.locator("[data-testid=instances] tbody tr").count();
+      await page.getByTestId("more-instances").waitFor();
+      assert.equal(await rowsShown(), 500);
+      assert.match(await page.getByTestId("more-instances").innerText(), /^Showing 500 of 1,200 instances\. Show 500 more$/);
+      await page.getByTestId("more-instances").getByRole("button").click();
+      assert.equal(await rowsShown(), 1000);
+      await page.getByTestId("more-instances").getByRole("button").click();
+      assert.equal(await rowsShown(), 1200);
+      assert.equal(await page.getByTestId("more-instances").count(), 0, "all shown: no button");
+      // A host sorted past the first page is still found.
+      await page.getByTestId("instance-filter").fill("10.8.4.175");
+      assert.deepEqual(await page.locator("[data-testid=instances] tbody tr").evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-host"))), ["10.8.4.175"]);
+      await page.getByTestId("instance-filter").fill("");
+      assert.equal(await rowsShown(), 500, "a new filter starts from the first page again");
+    } finally {
+      await page.close();
+      memory.set("big", []);
+    }
+  });
+
   it("without the token the write controls are absent and the page says it is read-only; with it, offline and online reach a consumer", async () => {
     const page = await browser.newPage();
     await page.goto(`${server.url}/#/service/${encodeURIComponent("shop/echo")}`);

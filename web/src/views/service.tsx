@@ -6,7 +6,7 @@
  */
 import { useMemo, useState } from "preact/hooks";
 import { api, localEntry, token, type Instance } from "../api.js";
-import { age, confirm, Empty, time } from "../components.js";
+import { age, confirm, Empty, MoreRows, time, useRowLimit } from "../components.js";
 import { useStore } from "../store.js";
 import { CallIt, PolicyView } from "./service-info.js";
 
@@ -47,6 +47,7 @@ export function ServiceView(props: { serviceKey: string }) {
       const c = x < y ? -1 : x > y ? 1 : a.id < b.id ? -1 : 1;
       return sort.desc ? -c : c;
     });
+  const [limit, more] = useRowLimit(`${key}|${needle}|${sort.by}|${sort.desc}`);
   const changes = s.timeline.filter((c) => c.instance.key === key).slice(0, 50);
   const now = Date.now();
   const name = all[0]?.service ?? key.slice(key.lastIndexOf("/") + 1);
@@ -94,7 +95,7 @@ export function ServiceView(props: { serviceKey: string }) {
               </tr>
             </thead>
             <tbody>
-              {list.map((i) => (
+              {list.slice(0, limit).map((i) => (
                 <tr key={i.id} data-host={i.host} data-port={i.port}>
                   <td>{i.host}</td>
                   <td>{i.port}</td>
@@ -123,6 +124,7 @@ export function ServiceView(props: { serviceKey: string }) {
           </table>
         </div>
       )}
+      <MoreRows shown={Math.min(limit, list.length)} total={list.length} onMore={more} what="instances" testId="more-instances" />
       <h2>Recent changes</h2>
       {changes.length === 0 ? (
         <Empty>No change since this page opened.</Empty>

@@ -2,7 +2,7 @@
 import { Component } from "preact";
 import { useMemo, useState } from "preact/hooks";
 import { parseSelector, type Selector } from "../../../src/router/selector.js";
-import { Empty } from "../components.js";
+import { Empty, MoreRows, useRowLimit } from "../components.js";
 import { useStore, type ServiceRow } from "../store.js";
 
 export function ServicesView() {
@@ -38,6 +38,7 @@ export function ServicesView() {
       (!matching || matching.has(r.key)) &&
       (!hideEmpty || r.total > 0),
   );
+  const [limit, more] = useRowLimit(`${needle}|${ns}|${source}|${sel}|${hideEmpty}`);
   return (
     <section aria-labelledby="services-title">
       <h1 id="services-title">Services</h1>
@@ -83,13 +84,14 @@ export function ServicesView() {
               </tr>
             </thead>
             <tbody>
-              {shown.map((r) => (
+              {shown.slice(0, limit).map((r) => (
                 <Row key={r.key} r={r} />
               ))}
             </tbody>
           </table>
         </div>
       )}
+      <MoreRows shown={Math.min(limit, shown.length)} total={shown.length} onMore={more} what="services" testId="more-services" />
     </section>
   );
 }
