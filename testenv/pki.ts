@@ -54,36 +54,43 @@ function issue(opts: IssueOptions): { pair: KeyPair; cert: forge.pki.Certificate
   return { pair: { keyPem: k.keyPem, certPem: forge.pki.certificateToPem(cert) }, cert, key: k.forgeKey };
 }
 
-export function createPki(options: { days?: number; serviceIP?: string } = {}): Pki {
-  const days = options.days ?? 365;
-  const ca = issue({
-    subject: [{ name: "commonName", value: "podreg-testenv-ca" }],
+/** A self-signed CA. */
+function issueCa(commonName: string, days: number): ReturnType<typeof issue> {
+  return issue({
+    subject: [{ name: "commonName", value: commonName }],
     extensions: [
       { name: "basicConstraints", cA: true, critical: true },
       { name: "keyUsage", keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     ],
     days,
   });
+}
+
+/** A leaf certificate's extensions: for a server (with its names) or a client. */
+function leafExtensions(usage: "server" | "client", altNames: object[] = []): object[] {
+  return [
+    { name: "basicConstraints", cA: false },
+    { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
+    usage === "server" ? { name: "extKeyUsage", serverAuth: true } : { name: "extKeyUsage", clientAuth: true },
+    ...(altNames.length ? [{ name: "subjectAltName", altNames }] : []),
+  ];
+}
+
+export function createPki(options: { days?: number; serviceIP?: string } = {}): Pki {
+  const days = options.days ?? 365;
+  const ca = issueCa("podreg-testenv-ca", days);
   const issuer = { cert: ca.cert, key: ca.key };
   const serving = issue({
     subject: [{ name: "commonName", value: "kube-apiserver" }],
-    extensions: [
-      { name: "basicConstraints", cA: false },
-      { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: "extKeyUsage", serverAuth: true },
-      {
-        name: "subjectAltName",
-        altNames: [
-          { type: 7, ip: "127.0.0.1" },
-          { type: 7, ip: options.serviceIP ?? "10.0.0.1" },
-          { type: 2, value: "localhost" },
-          { type: 2, value: "kubernetes" },
-          { type: 2, value: "kubernetes.default" },
-          { type: 2, value: "kubernetes.default.svc" },
-          { type: 2, value: "kubernetes.default.svc.cluster.local" },
-        ],
-      },
-    ],
+    extensions: leafExtensions("server", [
+      { type: 7, ip: "127.0.0.1" },
+      { type: 7, ip: options.serviceIP ?? "10.0.0.1" },
+      { type: 2, value: "localhost" },
+      { type: 2, value: "kubernetes" },
+      { type: 2, value: "kubernetes.default" },
+      { type: 2, value: "kubernetes.default.svc" },
+      { type: 2, value: "kubernetes.default.svc.cluster.local" },
+    ]),
     issuer,
     days,
   });
@@ -92,11 +99,7 @@ export function createPki(options: { days?: number; serviceIP?: string } = {}): 
       { name: "commonName", value: "podreg-admin" },
       { name: "organizationName", value: "system:masters" },
     ],
-    extensions: [
-      { name: "basicConstraints", cA: false },
-      { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: "extKeyUsage", clientAuth: true },
-    ],
+    extensions: leafExtensions("client"),
     issuer,
     days,
   });
@@ -123,39 +126,17 @@ export interface TestCa {
 
 export function createTestCa(options: { days?: number } = {}): TestCa {
   const days = options.days ?? 1;
-  const ca = issue({
-    subject: [{ name: "commonName", value: "podreg-test-ca" }],
-    extensions: [
-      { name: "basicConstraints", cA: true, critical: true },
-      { name: "keyUsage", keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    ],
-    days,
-  });
+  const ca = issueCa("podreg-test-ca", days);
   const issuer = { cert: ca.cert, key: ca.key };
   return {
     ca: ca.pair,
     serving: (dnsNames, o = {}) =>
       issue({
         subject: [{ name: "commonName", value: dnsNames[0] ?? "podreg-test" }],
-        extensions: [
-          { name: "basicConstraints", cA: false },
-          { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
-          { name: "extKeyUsage", serverAuth: true },
-          { name: "subjectAltName", altNames: [...dnsNames.map((value) => ({ type: 2, value })), ...(o.loopbackIp ? [{ type: 7, ip: "127.0.0.1" }] : [])] },
-        ],
+        extensions: leafExtensions("server", [...dnsNames.map((value) => ({ type: 2, value })), ...(o.loopbackIp ? [{ type: 7, ip: "127.0.0.1" }] : [])]),
         issuer,
         days,
       }).pair,
-    client: (commonName) =>
-      issue({
-        subject: [{ name: "commonName", value: commonName }],
-        extensions: [
-          { name: "basicConstraints", cA: false },
-          { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
-          { name: "extKeyUsage", clientAuth: true },
-        ],
-        issuer,
-        days,
-      }).pair,
+    client: (commonName) => issue({ subject: [{ name: "commonName", value: commonName }], extensions: leafExtensions("client"), issuer, days }).pair,
   };
 }
