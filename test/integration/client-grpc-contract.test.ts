@@ -12,6 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { registerPodregGrpc } from "../../src/client/grpc.js";
 import { MemoryRegistry } from "../../src/registry/memory.js";
+import { createTestCa } from "../../testenv/pki.js";
 
 const proto = grpc.loadPackageDefinition(loadSync(fileURLToPath(new URL("../fixtures/echo.proto", import.meta.url)))) as unknown as {
   podreg: { test: { Echo: grpc.ServiceClientConstructor } };
@@ -135,6 +136,36 @@ describe("gRPC contract (real grpc-js servers and channels)", () => {
     for (let i = 0; i < 12; i++) assert.equal((await call(c)).server, "g");
     assert.equal(httpConnections, 0, "grpc-js never dialled the HTTP port");
     http.close();
+  });
+
+  it("TLS: podreg:///echo verifies each instance's certificate against the service name, not the pod IP", async () => {
+    const pki = createTestCa();
+    const tlsServer = async (name: string, dnsNames: string[]) => {
+      const s = new grpc.Server();
+      s.addService(Echo.service, { Echo: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { server: name }) });
+      const pair = pki.serving(dnsNames);
+      const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(pair.certPem), private_key: Buffer.from(pair.keyPem) }]);
+      const port = await new Promise<number>((resolve, reject) => s.bindAsync("127.0.0.1:0", creds, (err, p) => (err ? reject(err) : resolve(p))));
+      servers.push(s);
+      return port;
+    };
+    const reg = new MemoryRegistry();
+    await reg.register({ service: "secure-echo", port: await tlsServer("good", ["secure-echo"]), protocol: "grpc" });
+    const binding = bind({ discovery: reg, authority: "tls" });
+    const ssl = (ca: string) => {
+      const c = new Echo(binding.target("secure-echo"), grpc.credentials.createSsl(Buffer.from(ca))) as unknown as EchoClient;
+      clients.push(c);
+      return c;
+    };
+    assert.equal((await call(ssl(pki.ca.certPem))).server, "good");
+    // Another CA, or a certificate for another name: refused, never sent in the clear.
+    await assert.rejects(call(ssl(createTestCa().ca.certPem)), { code: grpc.status.UNAVAILABLE });
+    const other = new MemoryRegistry();
+    await other.register({ service: "wrong-name", port: await tlsServer("wrong", ["payments"]), protocol: "grpc" });
+    const wrong = bind({ discovery: other, authority: "tls-wrong" });
+    const c = new Echo(wrong.target("wrong-name"), grpc.credentials.createSsl(Buffer.from(pki.ca.certPem))) as unknown as EchoClient;
+    clients.push(c);
+    await assert.rejects(call(c), { code: grpc.status.UNAVAILABLE });
   });
 
   it("reaches a gRPC server registered on ::1", async () => {
