@@ -14,6 +14,8 @@
  */
 import { Agent, Dispatcher, fetch as undiciFetch } from "undici";
 import type { Tracer } from "@opentelemetry/api";
+import { createLoadTracker } from "../balancer/load.js";
+import type { LoadTracker } from "../balancer/types.js";
 import { ClosedError, DestroyedError, NoInstanceError, PodregError } from "../errors.js";
 import type { Discovery } from "../registry/registry.js";
 import type { Clock } from "../util/clock.js";
@@ -59,6 +61,8 @@ export class PodregDispatcher extends Dispatcher {
   private readonly composed: Dispatcher.ComposedDispatcher;
   private readonly ownInner: boolean;
   private readonly balancers = new Map<string, ServiceBalancer>();
+  /** Per service: calls in flight, shared by its http:// and https:// balancers (one instance, one count). */
+  private readonly loads = new Map<string, LoadTracker>();
   private readonly tracer: Tracer;
   private readonly config: ClientConfig;
   /** undici's lifecycle (dispatcher-base.js): after close() or destroy(), dispatch fails and creates nothing. */
@@ -85,7 +89,7 @@ export class PodregDispatcher extends Dispatcher {
 
   /**
    * The balancer of a service for `http://service/` calls, or with `"https"` for `https://service/`
-   * ones (created on first use; the two keep their own picks and calls in flight).
+   * ones (created on first use; the two keep their own picks, and share the calls in flight).
    */
   balancer(service: string, scheme: "http" | "https" = "http"): ServiceBalancer {
     const key = `${scheme}:${service}`;
@@ -96,12 +100,19 @@ export class PodregDispatcher extends Dispatcher {
         service,
         protocols: scheme === "https" ? HTTPS_PROTOCOLS : HTTP_PROTOCOLS,
         config: serviceConfig(this.config, service),
+        load: this.loadOf(service),
         clock: this.o.clock,
         random: this.o.random,
       });
       this.balancers.set(key, b);
     }
     return b;
+  }
+
+  private loadOf(service: string): LoadTracker {
+    let load = this.loads.get(service);
+    if (!load) this.loads.set(service, (load = createLoadTracker()));
+    return load;
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
@@ -147,6 +158,7 @@ export class PodregDispatcher extends Dispatcher {
   private release(): void {
     for (const b of this.balancers.values()) b.close();
     this.balancers.clear();
+    this.loads.clear();
   }
 
   private async balanced(service: string, scheme: "http" | "https", dispatch: Dispatcher.Dispatch, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): Promise<void> {

@@ -8,7 +8,7 @@
 import { createLoadTracker, createPicker } from "../balancer/index.js";
 import { HealthChecker } from "../balancer/health-check.js";
 import { OutlierDetector } from "../balancer/outlier.js";
-import type { Picker, PickRequest, PolicyName } from "../balancer/types.js";
+import type { LoadTracker, Picker, PickRequest, PolicyName } from "../balancer/types.js";
 import { AbortedError, NoInstanceError } from "../errors.js";
 import { SESSION_AFFINITY_METADATA, type Instance } from "../model/instance.js";
 import type { Discovery, Subscription } from "../registry/registry.js";
@@ -45,6 +45,8 @@ export interface ServiceBalancerOptions {
   fetch?: typeof fetch;
   /** For outlier detection and health checks (ejections, probe failures, state changes); default warnings on stderr. */
   logger?: Logger;
+  /** Calls in flight per instance, when other balancers of the same instances share them (http:// and https:// calls of one service); default its own. */
+  load?: LoadTracker;
 }
 
 export class ServiceBalancer {
@@ -54,7 +56,7 @@ export class ServiceBalancer {
   private usableCache: Instance[] | undefined;
   /** By RouteResult.key: one picker (and its rotation) per instance subset. */
   private readonly pickers = new Map<string, Picker>();
-  private readonly load = createLoadTracker();
+  private readonly load: LoadTracker;
   private readonly router: Router | undefined;
   private readonly outlier: OutlierDetector | undefined;
   private readonly health: HealthChecker | undefined;
@@ -67,6 +69,7 @@ export class ServiceBalancer {
   constructor(private readonly o: ServiceBalancerOptions) {
     this.service = o.service;
     this.config = o.config;
+    this.load = o.load ?? createLoadTracker();
     this.clock = o.clock ?? systemClock;
     this.random = o.random ?? Math.random;
     this.router = o.config.routing ? createRouter(o.config.routing) : undefined;

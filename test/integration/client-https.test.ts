@@ -13,6 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { Agent, request } from "undici";
 import { createFetch, PodregDispatcher } from "../../src/client/http.js";
 import { MemoryRegistry } from "../../src/registry/memory.js";
+import { eventually } from "../support/wait.js";
 import { createTestCa, type TestCa } from "../../testenv/pki.js";
 
 interface Seen {
@@ -136,6 +137,38 @@ describe("HTTPS client (real TLS servers, a CA of the test's own)", () => {
     // POST with a body: a retry is allowed for it only because the request was never written.
     for (let i = 0; i < 10; i++) assert.equal(await (await fetch("https://cart/", { method: "POST", body: "x" })).text(), "good");
     assert.equal(seen.length, 10, "only the good instance saw requests");
+  });
+
+  it("http:// and https:// calls of one service share the calls in flight: least_request avoids an instance busy with either", async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let hangs = 0;
+    const busy = createHttpsServer({ ...keyCert(pki.serving(["lr"])) }, (req, res) => {
+      if (req.url === "/hang") void (hangs++, held.then(() => res.end("busy")));
+      else res.end("busy");
+    });
+    await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r));
+    servers.push(busy);
+    const reg = new MemoryRegistry();
+    await reg.register({ service: "lr", port: (busy.address() as AddressInfo).port, protocol: "https" });
+    const d = new PodregDispatcher({
+      discovery: reg,
+      dispatcher: new Agent({ connect: { ca: pki.ca.certPem } }),
+      config: { defaults: { timeoutMs: 10_000, retries: { attempts: 0 }, balancer: { policy: "least_request" } } },
+    });
+    dispatchers.push(d);
+    const fetch = createFetch(d);
+    // An http:// call holds the only instance, over TLS (it is registered as https).
+    const hanging = fetch("http://lr/hang");
+    await eventually("the http:// call is in flight", () => hangs === 1, 5_000);
+    const idle = await serve("idle", { names: ["lr"] });
+    await reg.register({ service: "lr", port: idle.port, protocol: "https" });
+    await eventually("both instances usable", () => d.balancer("lr", "https").usable().length === 2, 5_000);
+    const got: string[] = [];
+    for (let i = 0; i < 12; i++) got.push(await (await fetch("https://lr/")).text());
+    assert.deepEqual([...new Set(got)], ["idle"], `https:// calls avoid the instance busy with the http:// call: ${got.join(",")}`);
+    release();
+    assert.equal(await (await hanging).text(), "busy");
   });
 
   it("https://svc/ with only plaintext instances fails at once with PODREG_NO_INSTANCE naming https", async () => {
