@@ -25,7 +25,7 @@ import { MemoryRegistry } from "../src/registry/memory.js";
 import type { Instance } from "../src/model/instance.js";
 import { DeltaAdsStream, type DeltaDiscoveryResponse } from "../src/server/xds/delta.js";
 import { TYPE, xdsRuntime, type ResourceType } from "../src/server/xds/protos.js";
-import { serviceClusters } from "../src/server/xds/resources.js";
+import { clusterNames as viewClusters } from "../src/server/xds/resources.js";
 import { selectResources } from "../src/server/xds/select.js";
 import { XdsState } from "../src/server/xds/state.js";
 import { AdsStream, type DiscoveryResponse } from "../src/server/xds/stream.js";
@@ -56,7 +56,7 @@ type Response = DiscoveryResponse | DeltaDiscoveryResponse;
 const isDelta = (r: Response): r is DeltaDiscoveryResponse => "removed_resources" in r;
 const bytesOf = (r: Response) => (isDelta(r) ? r.resources.map((x) => x.resource) : r.resources).reduce<number>((a, x) => a + ((x as { value?: Uint8Array }).value?.length ?? 0), 0);
 /** Envoy's clusters, by name, as CDS gives them to a wildcard Envoy client. */
-const clusterNames = (state: XdsState) => state.allViews().flatMap((v) => serviceClusters(v, "envoy").map((c) => String(c.name)));
+const clusterNames = (state: XdsState) => state.allViews().flatMap((v) => viewClusters(v, "envoy"));
 
 async function variant(name: "state of the world" | "delta"): Promise<Variant> {
   const { encode } = xdsRuntime();

@@ -68,8 +68,8 @@ export function registryOptions(cmd: Command, registries: { default: string; wha
     .option("--ca-file <file>", "CA certificate(s), PEM, to trust for an https:// --server (podreg serve --tls-cert)");
 }
 
-/** A PEM file named by a flag, read as a configuration error (its name and errno, never its content). */
-export function readPemFlag(flag: string, file: string): string {
+/** A file named by a flag (a PEM, a token), read as a configuration error: its name and errno, never its content. */
+export function readFlagFile(flag: string, file: string): string {
   try {
     return readFileSync(file, "utf8");
   } catch (err) {
@@ -79,13 +79,7 @@ export function readPemFlag(flag: string, file: string): string {
 
 /** The token for --server writes: --token-file, else PODREG_TOKEN. */
 export function serverToken(f: Pick<RegistryFlags, "tokenFile">): string | undefined {
-  if (f.tokenFile) {
-    try {
-      return readFileSync(f.tokenFile, "utf8").trim();
-    } catch (err) {
-      throw new ConfigError(`cannot read --token-file ${f.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
-    }
-  }
+  if (f.tokenFile) return readFlagFile("--token-file", f.tokenFile).trim();
   return process.env.PODREG_TOKEN?.trim() || undefined;
 }
 
@@ -98,7 +92,7 @@ function openRemote(f: RegistryFlags, logger: Logger): RemoteRegistry {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new ConfigError("--server must be an http:// or https:// URL");
   if (f.caFile !== undefined && url.protocol !== "https:") throw new ConfigError("--ca-file is for an https:// --server");
-  const ca = f.caFile === undefined ? undefined : readPemFlag("--ca-file", f.caFile);
+  const ca = f.caFile === undefined ? undefined : readFlagFile("--ca-file", f.caFile);
   return new RemoteRegistry({ url: url.href, token: serverToken(f), namespace: f.namespace?.[0], logger, ca });
 }
 

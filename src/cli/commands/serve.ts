@@ -12,7 +12,7 @@ import type { XdsServer } from "../../server/xds/server.js";
 import { startServer, type PodregServer } from "../../server/server.js";
 import { escapeControl } from "../../util/text.js";
 import { ConfigError } from "../../errors.js";
-import { fail, integerArg, readPemFlag, registryOptions, type RegistryFlags } from "../common.js";
+import { fail, integerArg, readFlagFile, registryOptions, type RegistryFlags } from "../common.js";
 import { openSources, sourceNames } from "../sources.js";
 
 /** The user's data directory, as each platform names it. */
@@ -48,7 +48,7 @@ export async function openServer(
   // Configuration first: a bad file fails before anything opens.
   const config = o.config === undefined ? undefined : await loadClientConfig(o.config);
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new ConfigError("--tls-cert and --tls-key go together");
-  const tls = o.tlsCert === undefined || o.tlsKey === undefined ? undefined : { cert: readPemFlag("--tls-cert", o.tlsCert), key: readPemFlag("--tls-key", o.tlsKey) };
+  const tls = o.tlsCert === undefined || o.tlsKey === undefined ? undefined : { cert: readFlagFile("--tls-cert", o.tlsCert), key: readFlagFile("--tls-key", o.tlsKey) };
   if ((o.xdsTlsCert === undefined) !== (o.xdsTlsKey === undefined)) throw new ConfigError("--xds-tls-cert and --xds-tls-key go together");
   if (o.xdsClientCa !== undefined && o.xdsTlsCert === undefined) throw new ConfigError("--xds-client-ca needs --xds-tls-cert and --xds-tls-key");
   if ((o.xdsTlsCert !== undefined || o.xdsClientCa !== undefined) && o.xdsPort === undefined) throw new ConfigError("--xds-tls-cert and --xds-client-ca are for --xds-port");
@@ -56,9 +56,9 @@ export async function openServer(
     o.xdsTlsCert === undefined || o.xdsTlsKey === undefined
       ? undefined
       : {
-          cert: readPemFlag("--xds-tls-cert", o.xdsTlsCert),
-          key: readPemFlag("--xds-tls-key", o.xdsTlsKey),
-          ...(o.xdsClientCa === undefined ? {} : { clientCa: readPemFlag("--xds-client-ca", o.xdsClientCa) }),
+          cert: readFlagFile("--xds-tls-cert", o.xdsTlsCert),
+          key: readFlagFile("--xds-tls-key", o.xdsTlsKey),
+          ...(o.xdsClientCa === undefined ? {} : { clientCa: readFlagFile("--xds-client-ca", o.xdsClientCa) }),
         };
   const dataDir = o.dataDir ?? defaultDataDir();
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });

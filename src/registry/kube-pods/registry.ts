@@ -189,8 +189,7 @@ export class KubePodsRegistry extends HubDiscovery implements Registry {
    */
   async localZone(opts: { signal?: AbortSignal } = {}): Promise<string | undefined> {
     if (this.closed) throw new ClosedError("registry is closed");
-    const pod = this.o.pod ?? podIdentity({ env: this.o.env, fallbackNamespace: this.client.contextNamespace });
-    return localZone({ client: this.client, pod, logger: this.logger, signal: opts.signal });
+    return localZone({ client: this.client, pod: this.ownPod(), logger: this.logger, signal: opts.signal });
   }
 
   stats(): KubePodsStats {
@@ -234,9 +233,13 @@ export class KubePodsRegistry extends HubDiscovery implements Registry {
     }
   }
 
+  /** The pod this process runs in. Outside a pod (a laptop, a test), the kubeconfig context's namespace stands in for POD_NAMESPACE. */
+  private ownPod(): PodIdentity {
+    return this.o.pod ?? podIdentity({ env: this.o.env, fallbackNamespace: this.client.contextNamespace });
+  }
+
   private writer(): PodAnnotationWriter {
-    // Outside a pod (a laptop, a test), the kubeconfig context's namespace stands in for POD_NAMESPACE.
-    const pod = this.o.pod ?? podIdentity({ env: this.o.env, fallbackNamespace: this.client.contextNamespace });
+    const pod = this.ownPod();
     const key = `${pod.namespace}/${pod.name}/${this.codec.annotationKey}`;
     const mine = this.usedWriters.get(key);
     if (mine) return mine;

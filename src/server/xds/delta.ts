@@ -23,7 +23,7 @@
 import type { ServiceKey } from "../../model/service-key.js";
 import type { Clock } from "../../util/clock.js";
 import type { Logger } from "../../util/logger.js";
-import { clientKind, nodeOf, type NodeInfo, type RequestNode, type ResourcePatch, type StreamStatus } from "./node.js";
+import { requestType, type NodeInfo, type RequestNode, type ResourcePatch, type StreamStatus } from "./node.js";
 import { RESOURCE_TYPES, TYPE, TYPE_NAMES, type ResourceType } from "./protos.js";
 import type { ClientKind, Resource } from "./resources.js";
 import { reselect, selectResources, type Scope } from "./select.js";
@@ -101,13 +101,8 @@ export class DeltaAdsStream {
   }
 
   handle(req: DeltaDiscoveryRequest): void {
-    if (!this.node) {
-      if (!req.node) return this.o.logger.warn({ stream: this.o.id }, "xds: first delta request without a node: ignored");
-      this.node = nodeOf(req.node);
-      this.kind = clientKind(this.node);
-    }
-    const type = req.type_url as ResourceType;
-    if (!RESOURCE_TYPES.includes(type)) return this.o.logger.debug({ stream: this.o.id, type: req.type_url }, "xds: a type podreg does not serve: ignored");
+    const type = requestType(this, req, this.o);
+    if (type === undefined) return;
     const subscribe = req.resource_names_subscribe ?? [];
     const unsubscribe = req.resource_names_unsubscribe ?? [];
     let ts = this.types.get(type);

@@ -4,7 +4,8 @@
  * state-of-the-world stream (stream.ts), the delta one (delta.ts) and the
  * resource selection (select.ts).
  */
-import type { ResourceType } from "./protos.js";
+import type { Logger } from "../../util/logger.js";
+import { RESOURCE_TYPES, type ResourceType } from "./protos.js";
 import type { ClientKind, Resource } from "./resources.js";
 
 export interface NodeInfo {
@@ -59,3 +60,26 @@ export function clientKind(node: NodeInfo): ClientKind {
   return node.userAgent?.toLowerCase() === "envoy" ? "envoy" : "grpc";
 }
 
+/**
+ * What both kinds of stream do first with a request: its first request names the client (a stream
+ * without one is ignored), and every request must be for a type podreg serves. The request's type,
+ * or undefined when it is to be ignored (logged).
+ */
+export function requestType(
+  stream: { node: NodeInfo | undefined; kind: ClientKind | undefined },
+  req: { node?: RequestNode | null; type_url?: string },
+  log: { logger: Logger; id: number },
+): ResourceType | undefined {
+  if (!stream.node) {
+    if (!req.node) {
+      log.logger.warn({ stream: log.id }, "xds: first request without a node: ignored");
+      return undefined;
+    }
+    stream.node = nodeOf(req.node);
+    stream.kind = clientKind(stream.node);
+  }
+  const type = req.type_url as ResourceType;
+  if (RESOURCE_TYPES.includes(type)) return type;
+  log.logger.debug({ stream: log.id, type: req.type_url }, "xds: a type podreg does not serve: ignored");
+  return undefined;
+}

@@ -271,7 +271,7 @@ export function clusterFamilies(view: ServiceView, kind: ClientKind): Family[] {
   return kind === "grpc" ? ["grpc"] : (["http", "grpc"] as const).filter((f) => view.instances.some((i) => familyOf(i.protocol) === f));
 }
 
-/** The clusters of a service for a kind of client. */
-export function serviceClusters(view: ServiceView, kind: ClientKind): Resource[] {
-  return clusterFamilies(view, kind).map((f) => buildCluster(view, f, kind));
+/** The names of a service's clusters for a kind of client. */
+export function clusterNames(view: ServiceView, kind: ClientKind): string[] {
+  return clusterFamilies(view, kind).map((f) => clusterName(f, view.key));
 }

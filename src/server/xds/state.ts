@@ -173,8 +173,9 @@ export class XdsState {
     if (this.dirty.size === 0 && !force) return;
     const changed = new Set(this.dirty);
     this.dirty.clear();
-    // Envoy's route configuration names every service: rebuilt (140 KB at 1,000 services, ~8 ms) only when a
-    // service appears, goes or changes where its route goes, not for every endpoint change (bench xds-delta).
+    // Envoy's route configuration names every service (140 KB at 1,000 services): rebuilt only when a service
+    // appears, goes or changes where its route goes, not for every endpoint change (bench xds-delta: 7.6-10.0
+    // -> 4.8-7.6 ms of push CPU per endpoint change and Envoy stream).
     let routes = false;
     for (const key of changed) {
       const before = this.views.get(key);

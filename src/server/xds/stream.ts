@@ -22,11 +22,11 @@ import type { Logger } from "../../util/logger.js";
 import type { Clock } from "../../util/clock.js";
 import { RESOURCE_TYPES, TYPE, TYPE_NAMES, type ResourceType } from "./protos.js";
 import type { ClientKind, Resource } from "./resources.js";
-import { clientKind, nodeOf, type NodeInfo, type RequestNode, type ResourcePatch, type StreamStatus } from "./node.js";
+import { requestType, type NodeInfo, type RequestNode, type ResourcePatch, type StreamStatus } from "./node.js";
 import { reselect, selectionVersion, selectResources, type Scope } from "./select.js";
+import type { Versioned, XdsState } from "./state.js";
 
 export { clientKind, type NodeInfo, type ResourcePatch, type StreamStatus, type TypeStatus } from "./node.js";
-import type { Versioned, XdsState } from "./state.js";
 
 export interface DiscoveryRequest {
   version_info?: string;
@@ -89,13 +89,8 @@ export class AdsStream {
   }
 
   handle(req: DiscoveryRequest): void {
-    if (!this.node) {
-      if (!req.node) return this.o.logger.warn({ stream: this.o.id }, "xds: first request without a node: ignored");
-      this.node = nodeOf(req.node);
-      this.kind = clientKind(this.node);
-    }
-    const type = req.type_url as ResourceType;
-    if (!RESOURCE_TYPES.includes(type)) return this.o.logger.debug({ stream: this.o.id, type: req.type_url }, "xds: a type podreg does not serve: ignored");
+    const type = requestType(this, req, this.o);
+    if (type === undefined) return;
     let ts = this.types.get(type);
     const nonce = req.response_nonce ?? "";
     if (nonce !== "" && nonce !== ts?.nonce) return; // stale: answers a response superseded since

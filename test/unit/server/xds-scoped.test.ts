@@ -12,7 +12,7 @@ import type { Instance } from "../../../src/model/instance.js";
 import { MemoryRegistry } from "../../../src/registry/memory.js";
 import { DeltaAdsStream, type DeltaDiscoveryResponse } from "../../../src/server/xds/delta.js";
 import { TYPE } from "../../../src/server/xds/protos.js";
-import { clusterFamilies, clusterName } from "../../../src/server/xds/resources.js";
+import { clusterName, clusterNames } from "../../../src/server/xds/resources.js";
 import { XdsState } from "../../../src/server/xds/state.js";
 import { AdsStream, type DiscoveryResponse } from "../../../src/server/xds/stream.js";
 import { silentLogger } from "../../../src/util/logger.js";
@@ -38,7 +38,7 @@ type Response = DiscoveryResponse | DeltaDiscoveryResponse;
 function client(state: XdsState, variant: "sotw" | "delta", kind: "envoy" | "grpc", patch: boolean) {
   const sent: Response[] = [];
   const common = { id: 1, state, clock: new ManualClock(), logger: silentLogger, send: (r: Response) => void sent.push(r), ...(patch ? { patch: (_c: unknown, r: Record<string, unknown>) => r } : {}) };
-  const clusters = () => state.allViews().flatMap((v) => clusterFamilies(v, "envoy").map((f) => clusterName(f, v.key)));
+  const clusters = () => state.allViews().flatMap((v) => clusterNames(v, "envoy"));
   const grpcNames = SERVICES.map((s) => clusterName("grpc", `default/${s}`));
   let stream: AdsStream | DeltaAdsStream;
   let answer: (r: Response) => void;
